@@ -1,0 +1,67 @@
+"""Helpers for the verifiers: reach services over the real protocol and parse what they say."""
+import json
+import os
+import re
+import subprocess
+import urllib.parse
+
+import requests
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def container_ip(name):
+    """IP address of a Molecule/lab container on its first network."""
+    out = subprocess.run(["docker", "inspect", name], check=True, capture_output=True, text=True).stdout
+    networks = json.loads(out)[0]["NetworkSettings"]["Networks"]
+    return next(n["IPAddress"] for n in networks.values() if n["IPAddress"])
+
+
+def parse_metrics(text):
+    """Prometheus text format -> list of (name, {label: value}, float)."""
+    samples = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = SAMPLE.match(line)
+        if match:
+            name, labels, value = match.groups()
+            samples.append((name, dict(LABEL.findall(labels or "")), float(value)))
+    return samples
+
+
+def get(url, auth=None, ca=None, timeout=10):
+    """HTTP(S) GET that verifies TLS against `ca` when given."""
+    return requests.get(url, auth=auth, verify=ca if ca else True, timeout=timeout)
+
+
+def scrape(url, auth=None, ca=None):
+    response = get(url, auth=auth, ca=ca)
+    response.raise_for_status()
+    return parse_metrics(response.text)
+
+
+def values(samples, metric, **labels):
+    """Values of `metric` whose labels include `labels`."""
+    return [v for n, lab, v in samples if n == metric and all(lab.get(k) == w for k, w in labels.items())]
+
+
+def exposure(host, unit):
+    """Overall exposure score from `systemd-analyze security UNIT` inside the host."""
+    out = host.check_output(f"systemd-analyze security --no-pager {unit}")
+    match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def ansible_log():
+    """Text of this scenario's Ansible log (the runner sets ANSIBLE_LOG_PATH)."""
+    path = os.environ.get("ANSIBLE_LOG_PATH", "")
+    assert path and os.path.exists(path), "ANSIBLE_LOG_PATH is not set by the runner"
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return fh.read()
+
+
+def url_join(base, path):
+    return urllib.parse.urljoin(base.rstrip("/") + "/", path.lstrip("/"))

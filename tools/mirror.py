@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Air-gapped artifact mirror in the upstream GitHub release layout.
+
+Builds `<org>/<repo>/releases/download/v<ver>/<name>-<ver>.linux-<arch>.tar.gz` plus
+`sha256sums.txt` from Debian packages, and serves the tree over HTTP on loopback.
+
+  python3 tools/mirror.py build            # into $MONITORING_CACHE/www/mirror
+  python3 tools/mirror.py serve [--port N] # until interrupted
+"""
+import argparse
+import functools
+import gzip
+import http.server
+import io
+import lzma
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import CACHE, MIRROR_PORT, WWW, die, log, sha256_file  # noqa: E402
+
+DEBIAN = "http://deb.debian.org/debian"
+SUITE = "forky"
+ARCH = "amd64"
+
+# component -> upstream repo, upstream version, {deb package: {path in deb: name in tarball}}
+COMPONENTS = {
+    "prometheus": ("prometheus/prometheus", "3.5.3", {
+        "prometheus": {"usr/bin/prometheus": "prometheus"},
+        "promtool": {"usr/bin/promtool": "promtool"},
+    }),
+    "alertmanager": ("prometheus/alertmanager", "0.33.1", {
+        "prometheus-alertmanager": {"usr/bin/prometheus-alertmanager": "alertmanager",
+                                    "usr/bin/amtool": "amtool"},
+    }),
+    "node_exporter": ("prometheus/node_exporter", "1.11.1", {
+        "prometheus-node-exporter": {"usr/bin/prometheus-node-exporter": "node_exporter"},
+    }),
+    "blackbox_exporter": ("prometheus/blackbox_exporter", "0.28.0", {
+        "prometheus-blackbox-exporter": {"usr/bin/prometheus-blackbox-exporter": "blackbox_exporter"},
+    }),
+}
+
+DEBS = CACHE / "debs"
+MIRROR = WWW / "mirror"
+
+
+def _download(url, dest):
+    tmp = dest.with_suffix(dest.suffix + ".part")
+    with urllib.request.urlopen(url, timeout=120) as resp, open(tmp, "wb") as out:
+        shutil.copyfileobj(resp, out)
+    tmp.replace(dest)
+
+
+@functools.lru_cache(maxsize=1)
+def package_index():
+    """{package: (version, filename, sha256)} from the suite's Packages index."""
+    DEBS.mkdir(parents=True, exist_ok=True)
+    index = DEBS / f"Packages-{SUITE}-{ARCH}.xz"
+    if not index.exists():
+        log(f"fetching Debian {SUITE} package index")
+        _download(f"{DEBIAN}/dists/{SUITE}/main/binary-{ARCH}/Packages.xz", index)
+    wanted = {pkg for _, _, debs in COMPONENTS.values() for pkg in debs}
+    found, fields = {}, {}
+    for line in lzma.open(index, "rt", encoding="utf-8", errors="replace"):
+        line = line.rstrip("\n")
+        if not line:
+            if fields.get("Package") in wanted:
+                found[fields["Package"]] = (fields["Version"], fields["Filename"], fields["SHA256"])
+            fields = {}
+        elif not line.startswith(" ") and ": " in line:
+            key, value = line.split(": ", 1)
+            fields[key] = value
+    return found
+
+
+def fetch_deb(package):
+    """Download (once) and verify a .deb; returns its path."""
+    version, filename, sha = package_index()[package]
+    dest = DEBS / Path(filename).name
+    if dest.exists() and sha256_file(dest) == sha:
+        return dest
+    log(f"downloading {filename}")
+    _download(f"{DEBIAN}/{filename}", dest)
+    if sha256_file(dest) != sha:
+        dest.unlink()
+        die(f"{filename}: sha256 does not match Debian's index")
+    return dest
+
+
+def extract_deb(package, into):
+    subprocess.run(["dpkg-deb", "-x", str(fetch_deb(package)), str(into)], check=True)
+    return Path(into)
+
+
+def upstream_version(debian_version):
+    """'3.5.3+ds1-6' -> '3.5.3'."""
+    return debian_version.split("-")[0].split("+")[0].split("~")[0]
+
+
+def _reproducible_targz(dest, topdir, files):
+    """Write a tar.gz whose bytes depend only on the file contents (stable sha256)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        dirinfo = tarfile.TarInfo(topdir)
+        dirinfo.type, dirinfo.mode, dirinfo.mtime = tarfile.DIRTYPE, 0o755, 0
+        tar.addfile(dirinfo)
+        for name, src in sorted(files.items()):
+            data = Path(src).read_bytes()
+            info = tarfile.TarInfo(f"{topdir}/{name}")
+            info.size, info.mtime = len(data), 0
+            info.mode = 0o755 if name not in ("LICENSE", "NOTICE") else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    with open(dest, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as gz:
+        gz.write(raw.getvalue())
+
+
+def build_component(name):
+    repo, version, debs = COMPONENTS[name]
+    release = MIRROR / repo / "releases" / "download" / f"v{version}"
+    archive = f"{name}-{version}.linux-{ARCH}.tar.gz"
+    if (release / archive).exists() and (release / "sha256sums.txt").exists():
+        return release / archive
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for package, paths in debs.items():
+            deb_version = package_index()[package][0]
+            if upstream_version(deb_version) != version:
+                die(f"Debian {SUITE} has {package} {deb_version}, the mirror pins {version}: "
+                    f"update COMPONENTS in tools/mirror.py and the role default together")
+            root = extract_deb(package, Path(tmp) / package)
+            for src, dst in paths.items():
+                files[dst] = root / src
+            copyright_file = root / "usr/share/doc" / package / "copyright"
+            if copyright_file.exists():
+                files.setdefault("LICENSE", copyright_file)
+        release.mkdir(parents=True, exist_ok=True)
+        _reproducible_targz(release / archive, archive[: -len(".tar.gz")], files)
+    (release / "sha256sums.txt").write_text(f"{sha256_file(release / archive)}  {archive}\n")
+    log(f"mirror: {repo} v{version}")
+    return release / archive
+
+
+def build():
+    for name in COMPONENTS:
+        build_component(name)
+    return MIRROR
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def serving(port=MIRROR_PORT):
+    """Serve WWW on 127.0.0.1:port in a thread; yields the mirror base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(WWW))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}/mirror"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["build", "serve"])
+    parser.add_argument("--port", type=int, default=MIRROR_PORT)
+    args = parser.parse_args()
+    build()
+    if args.action == "serve":
+        with serving(args.port) as url:
+            log(f"serving {MIRROR} at {url} (Ctrl-C stops)")
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
