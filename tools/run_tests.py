@@ -65,10 +65,14 @@ def run_scenario(label, cwd, name, mirror_url, keep=False):
     slug = label.replace("/", "-")
     logfile = REPORTS / f"{slug}.log"
     ansible_log = REPORTS / f"{slug}.ansible.log"
-    for stale in (logfile, ansible_log):
+    for stale in REPORTS.glob(f"{slug}.*"):
         stale.unlink(missing_ok=True)
     env = venv_env(MONITORING_ROOT=ROOT, MONITORING_CACHE=CACHE, MONITORING_MIRROR_URL=mirror_url,
-                   ANSIBLE_LOG_PATH=ansible_log, ANSIBLE_FORCE_COLOR="0", PY_COLORS="0")
+                   ANSIBLE_LOG_PATH=ansible_log, ANSIBLE_FORCE_COLOR="0", PY_COLORS="0",
+                   MONITORING_RUN_LOGS=f"{ansible_log}:{logfile}")
+    # The verifier's own Ansible calls (testinfra reading host vars) log elsewhere, so the
+    # secret checks read only what converge, idempotence, check and side-effect printed.
+    verify_env = dict(env, ANSIBLE_LOG_PATH=str(REPORTS / f"{slug}.verify.ansible.log"))
     molecule = str(VENV / "bin" / "molecule")
     timings, failed_step, proc = {}, None, None
     try:
@@ -78,7 +82,7 @@ def run_scenario(label, cwd, name, mirror_url, keep=False):
                 proc = run_logged([molecule, "converge", "-s", name, "--", "--check"], cwd, env, logfile)
                 ok = proc.returncode == 0 and check_mode_clean(proc.stdout)
             else:
-                proc = run_logged([molecule, step, "-s", name], cwd, env, logfile)
+                proc = run_logged([molecule, step, "-s", name], cwd, verify_env if step == "verify" else env, logfile)
                 ok = proc.returncode == 0
             timings[step] = time.monotonic() - start
             if not ok:

@@ -55,12 +55,15 @@ def exposure(host, unit):
     return float(match.group(1))
 
 
-def ansible_log():
-    """Text of this scenario's Ansible log (the runner sets ANSIBLE_LOG_PATH)."""
-    path = os.environ.get("ANSIBLE_LOG_PATH", "")
-    assert path and os.path.exists(path), "ANSIBLE_LOG_PATH is not set by the runner"
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        return fh.read()
+def run_logs():
+    """Everything the scenario's Ansible runs printed so far (files named by the runner)."""
+    paths = [p for p in os.environ.get("MONITORING_RUN_LOGS", "").split(":") if p]
+    assert paths, "MONITORING_RUN_LOGS is not set: run scenarios through tools/run_tests.py"
+    text = ""
+    for path in paths:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text += fh.read()
+    return text
 
 
 def url_join(base, path):
