@@ -1,0 +1,19 @@
+# The two commands of the README, plus helpers. Each target installs what it needs itself.
+PY := .venv/bin/python
+SCENARIO ?=
+
+.PHONY: test lab lab-down bootstrap lint unit molecule
+test:            ## lint, unit tests and every Molecule scenario
+	python3 tools/run_tests.py
+lab: bootstrap   ## start the lab containers and converge site.yml on them
+	$(PY) tools/lab.py up
+lab-down:        ## remove the lab containers
+	python3 tools/lab.py down
+bootstrap:       ## venv, Docker engine, artifact mirror, base images
+	python3 tools/bootstrap.py
+lint:
+	python3 tools/run_tests.py --only lint
+unit:
+	python3 tools/run_tests.py --only unit
+molecule:        ## make molecule SCENARIO=node_exporter/secure
+	python3 tools/run_tests.py --only molecule $(if $(SCENARIO),--scenario $(SCENARIO))

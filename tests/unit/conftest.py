@@ -1,0 +1,6 @@
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+for path in (ROOT / "tools", ROOT / "roles/monitoring_common/filter_plugins", ROOT / "tests/lib"):
+    sys.path.insert(0, str(path))
