@@ -3,6 +3,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import urllib.parse
 
 import requests
@@ -68,3 +69,24 @@ def run_logs():
 
 def url_join(base, path):
     return urllib.parse.urljoin(base.rstrip("/") + "/", path.lstrip("/"))
+
+
+def prometheus_targets(api, auth=None, ca=None, expect_up=True, wait=45):
+    """Active targets from /api/v1/targets, waiting until all are up (or `wait` runs out)."""
+    deadline = time.monotonic() + wait
+    while True:
+        targets = get(f"{api}/targets?state=active", auth=auth, ca=ca).json()["data"]["activeTargets"]
+        if not expect_up or (targets and all(t["health"] == "up" for t in targets)) or time.monotonic() > deadline:
+            return targets
+        time.sleep(2)
+
+
+def inventory_hosts(pattern="all"):
+    """Hosts of the scenario matching `pattern`; reads Molecule's whole inventory directory
+    (generated hosts plus the scenario's groups) and refuses an empty answer."""
+    import testinfra.utils.ansible_runner  # only inside verifiers
+
+    inventory_dir = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+    hosts = testinfra.utils.ansible_runner.AnsibleRunner(inventory_dir).get_hosts(pattern)
+    assert hosts, f"no hosts match {pattern!r} in {inventory_dir}"
+    return hosts

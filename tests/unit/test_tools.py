@@ -45,3 +45,11 @@ def test_metrics_parser():
     assert values(samples, "up") == [1.0]
     assert values(samples, "esc", a='q\\"x') == [2.0]
     assert values(samples, "missing") == []
+
+
+def test_verify_needs_a_passed_test():
+    from run_tests import verified_something
+    assert verified_something("===== 6 passed in 0.4s =====")
+    assert verified_something("===== 1 failed, 12 passed, 2 skipped in 3s =====")
+    assert not verified_something("===== 6 skipped in 0.42s =====")
+    assert not verified_something("===== no tests ran in 0.1s =====")

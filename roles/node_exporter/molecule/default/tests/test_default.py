@@ -3,10 +3,9 @@ import os
 import time
 
 import pytest
-import testinfra.utils.ansible_runner
-from monitoring_testlib import container_ip, exposure, parse_metrics, scrape, values
+from monitoring_testlib import inventory_hosts, container_ip, exposure, parse_metrics, scrape, values
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"]).get_hosts("all")
+testinfra_hosts = inventory_hosts("all")
 REQUIRED_COLLECTORS = ["cpu", "meminfo", "filesystem", "netdev", "diskstats", "systemd", "textfile", "timex"]
 
 

@@ -3,10 +3,9 @@ import os
 
 import pytest
 import requests
-import testinfra.utils.ansible_runner
-from monitoring_testlib import container_ip, run_logs, get, values, parse_metrics
+from monitoring_testlib import inventory_hosts, container_ip, run_logs, get, values, parse_metrics
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"]).get_hosts("all")
+testinfra_hosts = inventory_hosts("all")
 CA = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "pki", "ca.crt")
 
 

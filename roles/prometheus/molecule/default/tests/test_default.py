@@ -1,0 +1,63 @@
+"""Prometheus scraping itself and node_exporters, rules loaded, retention flags, promtool query."""
+import os
+import time
+
+import pytest
+from monitoring_testlib import inventory_hosts, container_ip, get, prometheus_targets
+
+testinfra_hosts = inventory_hosts("prometheus")
+
+
+@pytest.fixture(scope="module")
+def api(host):
+    return f"http://{container_ip(host.backend.host)}:9090/api/v1"
+
+
+def test_service_runs_hardened(host):
+    assert host.service("prometheus").is_running
+    assert host.service("prometheus").is_enabled
+    assert host.process.get(comm="prometheus").user == "prometheus"
+    score = float(host.check_output("systemd-analyze security --no-pager prometheus.service | tail -1")
+                  .split(":")[1].split()[0])
+    print(f"exposure prometheus.service on {host.backend.host}: {score}")
+    assert score <= 2.0
+
+
+def test_every_target_up(api):
+    targets = prometheus_targets(api)
+    jobs = {(t["labels"]["job"], t["labels"]["instance"]) for t in targets}
+    assert jobs == {("prometheus", "deb12:9090"), ("prometheus", "deb13:9090"),
+                    ("node", "deb12:9100"), ("node", "deb13:9100")}
+    assert all(t["health"] == "up" for t in targets), targets
+
+
+def test_rule_files_loaded(api):
+    groups = get(f"{api}/rules").json()["data"]["groups"]
+    names = {g["name"] for g in groups}
+    assert {"node_alerts", "api_alerts", "business_alerts", "molecule"} <= names
+    assert all(r["health"] == "ok" for g in groups for r in g["rules"] if "health" in r)
+
+
+def test_retention_flags_in_effect(api):
+    flags = get(f"{api}/status/flags").json()["data"]
+    assert flags["storage.tsdb.retention.time"] == "3d"
+    assert flags["storage.tsdb.retention.size"] == "1GB"
+    assert flags["storage.tsdb.path"] == "/var/lib/prometheus/data"
+
+
+def test_promtool_query_returns_node_metrics(host):
+    for _ in range(20):
+        out = host.run("promtool query instant http://127.0.0.1:9090 'node_memory_MemTotal_bytes'")
+        if out.rc == 0 and "deb12:9100" in out.stdout and "deb13:9100" in out.stdout:
+            return
+        time.sleep(1)
+    pytest.fail(out.stdout + out.stderr)
+
+
+def test_tsdb_is_the_only_writable_path(host):
+    unit = host.file("/etc/systemd/system/prometheus.service").content_string
+    assert [line for line in unit.splitlines() if line.startswith("ReadWritePaths=")] == \
+        ["ReadWritePaths=/var/lib/prometheus"]
+    assert "ProtectSystem=strict" in unit
+    data = host.file("/var/lib/prometheus")
+    assert (data.user, data.mode) == ("prometheus", 0o750)
