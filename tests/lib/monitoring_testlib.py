@@ -32,9 +32,9 @@ def parse_metrics(text):
     return samples
 
 
-def get(url, auth=None, ca=None, timeout=10):
+def get(url, auth=None, ca=None, timeout=10, params=None):
     """HTTP(S) GET that verifies TLS against `ca` when given."""
-    return requests.get(url, auth=auth, verify=ca if ca else True, timeout=timeout)
+    return requests.get(url, auth=auth, verify=ca if ca else True, timeout=timeout, params=params)
 
 
 def scrape(url, auth=None, ca=None):

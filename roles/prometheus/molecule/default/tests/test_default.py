@@ -41,7 +41,7 @@ def test_rule_files_loaded(api):
 def test_retention_flags_in_effect(api):
     flags = get(f"{api}/status/flags").json()["data"]
     assert flags["storage.tsdb.retention.time"] == "3d"
-    assert flags["storage.tsdb.retention.size"] == "1GB"
+    assert flags["storage.tsdb.retention.size"] == "1GiB"  # Prometheus reports the size in binary units
     assert flags["storage.tsdb.path"] == "/var/lib/prometheus/data"
 
 
