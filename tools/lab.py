@@ -102,6 +102,8 @@ def summary(hosts, inventory_dir):
         roles = ", ".join(groups + ["node_exporter"])
         print(f"  {name:<18} Debian {release}  {address:<15} {roles}")
         print(f"      node_exporter: http://{address}:9100/metrics")
+        if "prometheus" in groups:
+            print(f"      prometheus:    http://{address}:9090/  (targets: /targets, alerts: /alerts)")
         print(f"      shell:         docker exec -it {name} bash")
     print(f"  inventory: {inventory_dir}   re-run: make lab   remove: make lab-down")
 
