@@ -1,4 +1,5 @@
 """Helpers for the verifiers: reach services over the real protocol and parse what they say."""
+import datetime
 import json
 import os
 import re
@@ -90,3 +91,33 @@ def inventory_hosts(pattern="all"):
     hosts = testinfra.utils.ansible_runner.AnsibleRunner(inventory_dir).get_hosts(pattern)
     assert hosts, f"no hosts match {pattern!r} in {inventory_dir}"
     return hosts
+
+
+def wait_for(check, timeout=60, interval=1, message="condition"):
+    """Poll `check()` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def post_alert(alertmanager, labels, resolved=False, auth=None, ca=None):
+    """Send one alert to Alertmanager's v2 API (resolved: endsAt now)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    alert = {"labels": labels, "annotations": {"summary": f"test alert {labels.get('alertname')}"},
+             "startsAt": (now - datetime.timedelta(minutes=1)).isoformat()}
+    if resolved:
+        alert["endsAt"] = now.isoformat()
+    response = requests.post(f"{alertmanager}/api/v2/alerts", json=[alert], auth=auth,
+                             verify=ca if ca else True, timeout=10)
+    response.raise_for_status()
+
+
+def sink_requests(sink, path=None):
+    """What the test sink recorded, optionally only requests to `path`."""
+    recorded = get(f"{sink}/requests").json()
+    return [r for r in recorded if path is None or r["path"] == path]
