@@ -5,7 +5,7 @@ import time
 import pytest
 from monitoring_testlib import inventory_hosts, container_ip, exposure, parse_metrics, scrape, values
 
-testinfra_hosts = inventory_hosts("all")
+testinfra_hosts = inventory_hosts("node_exporter")
 REQUIRED_COLLECTORS = ["cpu", "meminfo", "filesystem", "netdev", "diskstats", "systemd", "textfile", "timex"]
 
 

@@ -5,7 +5,7 @@ import pytest
 import requests
 from monitoring_testlib import inventory_hosts, container_ip, run_logs, get, values, parse_metrics
 
-testinfra_hosts = inventory_hosts("all")
+testinfra_hosts = inventory_hosts("node_exporter")
 CA = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "pki", "ca.crt")
 
 
