@@ -32,7 +32,7 @@ def test_slack_format_once(delivered):
     body = delivered["slack"][0]["body"]
     assert body["channel"] == "#alerts"
     attachment = body["attachments"][0]
-    assert attachment["title"] == "HighErrorRate"  # the title template from the receiver config
+    assert attachment["title"] == "[FIRING] HighErrorRate on api1:3001"  # from templates/molecule.tmpl
     assert attachment["text"] == "test alert HighErrorRate"
     assert attachment["color"] == "danger"
 
