@@ -104,6 +104,8 @@ def summary(hosts, inventory_dir):
         print(f"      node_exporter: http://{address}:9100/metrics")
         if "prometheus" in groups:
             print(f"      prometheus:    http://{address}:9090/  (targets: /targets, alerts: /alerts)")
+        if "alertmanager" in groups:
+            print(f"      alertmanager:  http://{address}:9093/  (amtool on the host: docker exec {name} amtool alert query)")
         print(f"      shell:         docker exec -it {name} bash")
     print(f"  inventory: {inventory_dir}   re-run: make lab   remove: make lab-down")
 
