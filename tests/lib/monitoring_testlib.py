@@ -7,6 +7,7 @@ import subprocess
 import time
 import urllib.parse
 
+import pytest
 import requests
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
@@ -121,3 +122,14 @@ def sink_requests(sink, path=None):
     """What the test sink recorded, optionally only requests to `path`."""
     recorded = get(f"{sink}/requests").json()
     return [r for r in recorded if path is None or r["path"] == path]
+
+
+def scenario_ca():
+    """CA certificate the scenario's pki prepare step issued (controller path)."""
+    return os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "pki", "ca.crt")
+
+
+@pytest.fixture(scope="module")
+def hostvars(host):
+    """The host's inventory variables (import this fixture into a verifier module)."""
+    return host.ansible.get_variables()

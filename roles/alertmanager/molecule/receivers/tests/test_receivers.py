@@ -3,7 +3,7 @@ import json
 import time
 
 import pytest
-from monitoring_testlib import container_ip, inventory_hosts, post_alert, run_logs, sink_requests, wait_for
+from monitoring_testlib import container_ip, hostvars, inventory_hosts, post_alert, run_logs, sink_requests, wait_for  # noqa: F401 (hostvars is a fixture)
 
 testinfra_hosts = inventory_hosts("alertmanager")
 LABELS = {"alertname": "HighErrorRate", "instance": "api1:3001", "severity": "critical"}
@@ -55,11 +55,6 @@ def test_email_once(delivered):
 def test_warning_inhibited(delivered):
     warnings = [r for r in delivered["all"] if '"warning"' in json.dumps(r["body"])]
     assert warnings == []
-
-
-@pytest.fixture(scope="module")
-def hostvars(host):
-    return host.ansible.get_variables()
 
 
 def test_secrets_in_files_not_in_config_or_logs(host, hostvars):

@@ -1,17 +1,10 @@
 """Alertmanager over HTTPS with basic auth, gossip over mutual TLS."""
-import os
-
 import pytest
 import requests
-from monitoring_testlib import container_ip, get, inventory_hosts, run_logs, wait_for
+from monitoring_testlib import container_ip, get, hostvars, inventory_hosts, run_logs, scenario_ca, wait_for  # noqa: F401 (hostvars is a fixture)
 
 testinfra_hosts = inventory_hosts("alertmanager")
-CA = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "pki", "ca.crt")
-
-
-@pytest.fixture(scope="module")
-def hostvars(host):
-    return host.ansible.get_variables()
+CA = scenario_ca()
 
 
 @pytest.fixture(scope="module")

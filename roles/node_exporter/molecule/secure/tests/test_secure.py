@@ -1,17 +1,10 @@
 """node_exporter with TLS and basic auth, checked over the real protocol from the controller."""
-import os
-
 import pytest
 import requests
-from monitoring_testlib import inventory_hosts, container_ip, run_logs, get, values, parse_metrics
+from monitoring_testlib import container_ip, get, hostvars, inventory_hosts, parse_metrics, run_logs, scenario_ca, values  # noqa: F401 (hostvars is a fixture)
 
 testinfra_hosts = inventory_hosts("node_exporter")
-CA = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "pki", "ca.crt")
-
-
-@pytest.fixture(scope="module")
-def hostvars(host):
-    return host.ansible.get_variables()
+CA = scenario_ca()
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,10 @@
 """Prometheus and node_exporter over HTTPS with basic auth; application job with a bearer token."""
-import os
-
 import pytest
 import requests
-from monitoring_testlib import container_ip, get, inventory_hosts, prometheus_targets, run_logs
+from monitoring_testlib import container_ip, get, hostvars, inventory_hosts, prometheus_targets, run_logs, scenario_ca  # noqa: F401 (hostvars is a fixture)
 
 testinfra_hosts = inventory_hosts("prometheus")
-CA = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "pki", "ca.crt")
-
-
-@pytest.fixture(scope="module")
-def hostvars(host):
-    return host.ansible.get_variables()
+CA = scenario_ca()
 
 
 @pytest.fixture(scope="module")
