@@ -35,10 +35,10 @@ def platform_template():
     return config["platforms"][0]
 
 
-def docker_run_args(name, release):
+def docker_run_args(name, release, network=NETWORK, label="lab"):
     spec = platform_template()
-    args = ["docker", "run", "-d", "--name", name, "--hostname", name, "--network", NETWORK,
-            "--label", "monitoring-stack=lab"]
+    args = ["docker", "run", "-d", "--name", name, "--hostname", name, "--network", network,
+            "--label", f"monitoring-stack={label}"]
     args += [f"--cap-add={cap}" for cap in spec.get("capabilities", [])]
     args += [f"--security-opt={opt}" for opt in spec.get("security_opts", [])]
     args += [f"--cgroupns={spec['cgroupns_mode']}"] if spec.get("cgroupns_mode") else []
@@ -65,9 +65,9 @@ def inventory(hosts):
     return header + yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
 
 
-def start_hosts(hosts):
-    if subprocess.run(["docker", "network", "inspect", NETWORK], capture_output=True).returncode != 0:
-        run(["docker", "network", "create", NETWORK], stdout=subprocess.DEVNULL)
+def start_hosts(hosts, network=NETWORK, label="lab"):
+    if subprocess.run(["docker", "network", "inspect", network], capture_output=True).returncode != 0:
+        run(["docker", "network", "create", network], stdout=subprocess.DEVNULL)
     for name, (release, _) in hosts.items():
         state = container_state(name)
         if state and state["State"]["Running"]:
@@ -75,7 +75,7 @@ def start_hosts(hosts):
         if state:
             run(["docker", "start", name], stdout=subprocess.DEVNULL)
         else:
-            run(docker_run_args(name, release), stdout=subprocess.DEVNULL)
+            run(docker_run_args(name, release, network, label), stdout=subprocess.DEVNULL)
     for name in hosts:  # wait until systemd has booted
         for _ in range(60):
             proc = subprocess.run(["docker", "exec", name, "systemctl", "is-system-running"],
@@ -85,14 +85,17 @@ def start_hosts(hosts):
             time.sleep(1)
 
 
-def converge(inventory_dir, extra_args=()):
-    env = dict(os.environ, PATH=f"{VENV / 'bin'}:{os.environ['PATH']}", ANSIBLE_FORCE_COLOR="0")
+def converge(inventory_dir, extra_args=(), quiet=False):
+    grafana = mirror.add_grafana()  # a Grafana tarball given in MONITORING_GRAFANA_TARBALL, else ''
+    env = dict(os.environ, PATH=f"{VENV / 'bin'}:{os.environ['PATH']}", ANSIBLE_FORCE_COLOR="0",
+               MONITORING_GRAFANA_VERSION=grafana)
     with mirror.serving() as url:
         cmd = [VENV / "bin/ansible-playbook", "site.yml", "-i", inventory_dir,
-               "-e", f"monitoring_mirror_url={url}", *extra_args]
+               "-e", f"monitoring_mirror_url={url}", *(["-e", f"grafana_version={grafana}"] if grafana else []),
+               *extra_args]
         start = time.monotonic()
-        proc = run(cmd, check=False, cwd=ROOT, env=env)
-        return proc.returncode, time.monotonic() - start
+        proc = run(cmd, check=False, cwd=ROOT, env=env, **({"capture_output": True, "text": True} if quiet else {}))
+        return (proc if quiet else proc.returncode), time.monotonic() - start
 
 
 def summary(hosts, inventory_dir):
@@ -106,6 +109,10 @@ def summary(hosts, inventory_dir):
             print(f"      prometheus:    http://{address}:9090/  (targets: /targets, alerts: /alerts)")
         if "alertmanager" in groups:
             print(f"      alertmanager:  http://{address}:9093/  (amtool on the host: docker exec {name} amtool alert query)")
+        if "grafana" in groups:
+            state = "admin / lab-admin-password" if os.environ.get("MONITORING_GRAFANA_TARBALL") else \
+                "configuration only: give a Grafana tarball in MONITORING_GRAFANA_TARBALL to run it"
+            print(f"      grafana:       http://{address}:3000/  ({state})")
         print(f"      shell:         docker exec -it {name} bash")
     print(f"  inventory: {inventory_dir}   re-run: make lab   remove: make lab-down")
 
@@ -124,12 +131,16 @@ def up(args):
     return rc
 
 
-def down(_args):
-    names = subprocess.run(["docker", "ps", "-aq", "--filter", "label=monitoring-stack=lab"],
+def remove_hosts(network=NETWORK, label="lab"):
+    names = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=monitoring-stack={label}"],
                            capture_output=True, text=True).stdout.split()
     if names:
         run(["docker", "rm", "-f", *names], stdout=subprocess.DEVNULL)
-    subprocess.run(["docker", "network", "rm", NETWORK], capture_output=True)
+    subprocess.run(["docker", "network", "rm", network], capture_output=True)
+
+
+def down(_args):
+    remove_hosts()
     log(f"lab removed (cache kept in {CACHE})")
     return 0
 

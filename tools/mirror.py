@@ -4,6 +4,10 @@
 Builds `<org>/<repo>/releases/download/v<ver>/<name>-<ver>.linux-<arch>.tar.gz` plus
 `sha256sums.txt` from Debian packages, and serves the tree over HTTP on loopback.
 
+Grafana is not in Debian: given a Grafana tarball (MONITORING_GRAFANA_TARBALL = URL or path),
+it is added in dl.grafana.com's layout, `grafana/oss/release/grafana-<ver>.linux-amd64.tar.gz`
+plus `<archive>.sha256`, and its version is what the tests install.
+
   python3 tools/mirror.py build            # into $MONITORING_CACHE/www/mirror
   python3 tools/mirror.py serve [--port N] # until interrupted
 """
@@ -13,6 +17,8 @@ import gzip
 import http.server
 import io
 import lzma
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -151,7 +157,49 @@ def build_component(name):
 def build():
     for name in COMPONENTS:
         build_component(name)
+    add_grafana()
     return MIRROR
+
+
+GRAFANA_NAME = re.compile(r"grafana(?:-enterprise)?[-_]v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)[._](?:\d+_)?linux[-_]amd64\.tar\.gz$")
+GRAFANA_RELEASE = MIRROR / "grafana" / "oss" / "release"
+
+
+def add_grafana(source=None):
+    """Put the Grafana tarball named by MONITORING_GRAFANA_TARBALL into the mirror; returns its version or ''."""
+    source = source if source is not None else os.environ.get("MONITORING_GRAFANA_TARBALL", "")
+    if not source:
+        return ""
+    match = GRAFANA_NAME.search(source)
+    if not match:
+        die(f"MONITORING_GRAFANA_TARBALL={source}: expected a name like grafana-12.4.0.linux-amd64.tar.gz")
+    version = match.group(1)
+    archive = GRAFANA_RELEASE / f"grafana-{version}.linux-{ARCH}.tar.gz"
+    if not archive.exists():
+        GRAFANA_RELEASE.mkdir(parents=True, exist_ok=True)
+        if re.match(r"^(https?|ftp)://", source):
+            log(f"mirror: downloading {source}")
+            _download(source, archive)
+            try:  # dl.grafana.com publishes <archive>.sha256 next to each archive
+                with urllib.request.urlopen(source + ".sha256", timeout=30) as resp:
+                    published = resp.read().decode().split()[0]
+            except OSError:
+                published = ""
+            if published and published != sha256_file(archive):
+                archive.unlink()
+                die(f"{source}: sha256 differs from the published {source}.sha256")
+        else:
+            shutil.copyfile(source, archive)
+    (GRAFANA_RELEASE / (archive.name + ".sha256")).write_text(sha256_file(archive) + "\n")
+    log(f"mirror: grafana {version} from {source}")
+    return version
+
+
+def grafana_version():
+    """Version of the Grafana tarball given to the tests, '' when none."""
+    source = os.environ.get("MONITORING_GRAFANA_TARBALL", "")
+    match = GRAFANA_NAME.search(source)
+    return match.group(1) if match else ""
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

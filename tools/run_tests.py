@@ -74,7 +74,8 @@ def run_scenario(label, cwd, name, mirror_url, keep=False):
         stale.unlink(missing_ok=True)
     env = venv_env(MONITORING_ROOT=ROOT, MONITORING_CACHE=CACHE, MONITORING_MIRROR_URL=mirror_url,
                    ANSIBLE_LOG_PATH=ansible_log, ANSIBLE_FORCE_COLOR="0", PY_COLORS="0",
-                   MONITORING_RUN_LOGS=f"{ansible_log}:{logfile}")
+                   MONITORING_RUN_LOGS=f"{ansible_log}:{logfile}",
+                   MONITORING_GRAFANA_VERSION=mirror.grafana_version())
     # The verifier's own Ansible calls (testinfra reading host vars) log elsewhere, so the
     # secret checks read only what converge, idempotence, check and side-effect printed.
     verify_env = dict(env, ANSIBLE_LOG_PATH=str(REPORTS / f"{slug}.verify.ansible.log"))

@@ -1,6 +1,7 @@
 import bcrypt
 import pytest
 from ansible.errors import AnsibleFilterError
+import monitoring_common as F
 from monitoring_common import monitoring_bcrypt_users, monitoring_health_host, monitoring_systemd_quote
 
 
@@ -50,3 +51,39 @@ def test_systemd_quoting(arg, quoted):
 ])
 def test_health_host(listen, host):
     assert monitoring_health_host(listen) == host
+
+
+def test_ini_values_keep_comment_characters():
+    assert F.monitoring_ini_value("Monitoring #ops; on-call") == '"""Monitoring #ops; on-call"""'
+    assert F.monitoring_ini_value("plain") == "plain"
+    assert F.monitoring_ini_value(False) == "false"
+    with pytest.raises(AnsibleFilterError):
+        F.monitoring_ini_value('a"""b;')
+
+
+def test_json_problem():
+    assert F.monitoring_json_problem('{"uid": "x"}') == ""
+    assert "Expecting" in F.monitoring_json_problem('{"uid": ')
+    assert F.monitoring_json_problem("[1]") == "not a JSON object"
+
+
+def test_endpoints_follow_each_hosts_settings():
+    hostvars = {
+        "p1": {"prometheus_listen_address": "0.0.0.0:9091", "monitoring_tls_enabled": True,
+               "monitoring_basic_auth_users": {"scraper": "pw"}},
+        "p2": {"monitoring_scrape_address": "10.0.0.2", "prometheus_tls_enabled": False},
+        "n1": {"node_exporter_listen_addresses": ["[::]:9200"]},
+    }
+    assert F.monitoring_endpoints(["p1", "p2"], hostvars, "prometheus", 9090, "prometheus_listen_address") == [
+        {"host": "p1", "address": "p1", "port": 9091, "scheme": "https", "username": "scraper", "password": "pw"},
+        {"host": "p2", "address": "10.0.0.2", "port": 9090, "scheme": "http", "username": "", "password": ""},
+    ]
+    assert F.monitoring_endpoints(["n1"], hostvars, "node_exporter", 9100, "node_exporter_listen_addresses")[0]["port"] == 9200
+
+
+def test_duration_seconds():
+    assert F.monitoring_duration_seconds("1h30m") == 5400
+    assert F.monitoring_duration_seconds("15s") == 15
+    assert F.monitoring_duration_seconds("500ms") == 0.5
+    with pytest.raises(AnsibleFilterError):
+        F.monitoring_duration_seconds("10x")

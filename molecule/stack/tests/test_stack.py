@@ -1,0 +1,125 @@
+"""The whole stack from outside the hosts: HTTPS and basic auth on every endpoint, every target up,
+an alert from the app's error rate delivered once to the webhook and resolved, no secret in the output."""
+import os
+from pathlib import Path
+
+import pytest
+import requests
+from monitoring_testlib import container_ip, get, inventory_hosts, prometheus_targets, run_logs, scenario_ca, sink_requests, wait_for
+
+testinfra_hosts = inventory_hosts("prometheus")
+CA = scenario_ca()
+GRAFANA = bool(os.environ.get("MONITORING_GRAFANA_VERSION"))
+PORTS = {"node": 9100, "prometheus": 9090, "alertmanager": 9093, "grafana": 3000, "app": 3001}
+
+
+@pytest.fixture(scope="module")
+def secrets(host):
+    return {k: v for k, v in host.ansible.get_variables().items() if k.startswith("vault_")}
+
+
+@pytest.fixture(scope="module")
+def auth(secrets):
+    return ("prometheus", secrets["vault_monitoring_scrape_password"])
+
+
+@pytest.fixture(scope="module")
+def prometheus():
+    return f"https://{container_ip(inventory_hosts('prometheus')[0])}:9090"
+
+
+def endpoints():
+    """(job, host, URL that needs credentials) for every endpoint the stack serves."""
+    found = [("node", h, f"https://{container_ip(h)}:9100/metrics") for h in inventory_hosts("node_exporter")]
+    found.append(("prometheus", inventory_hosts("prometheus")[0],
+                  f"https://{container_ip(inventory_hosts('prometheus')[0])}:9090/api/v1/status/config"))
+    found.append(("alertmanager", inventory_hosts("alertmanager")[0],
+                  f"https://{container_ip(inventory_hosts('alertmanager')[0])}:9093/api/v2/status"))
+    if GRAFANA:
+        found.append(("grafana", inventory_hosts("grafana")[0], f"https://{container_ip(inventory_hosts('grafana')[0])}:3000/metrics"))
+    return found
+
+
+def test_every_target_up_over_https(prometheus, auth):
+    expected = {("node", h) for h in inventory_hosts("node_exporter")}
+    expected |= {(job, inventory_hosts(job)[0]) for job in ("prometheus", "alertmanager", "app")}
+    if GRAFANA:
+        expected.add(("grafana", inventory_hosts("grafana")[0]))
+    targets = [t for t in prometheus_targets(f"{prometheus}/api/v1", auth=auth, ca=CA, expect_up=False, wait=0)
+               if GRAFANA or t["labels"]["job"] != "grafana"]
+
+    def all_up():
+        current = [t for t in prometheus_targets(f"{prometheus}/api/v1", auth=auth, ca=CA, expect_up=False, wait=0)
+                   if (t["labels"]["job"], t["labels"]["instance"].rsplit(":", 1)[0]) in expected]
+        return current if len(current) == len(expected) and all(t["health"] == "up" for t in current) else None
+
+    targets = wait_for(all_up, timeout=60, message="every target up")
+    assert {(t["labels"]["job"], t["labels"]["instance"].rsplit(":", 1)[0]) for t in targets} == expected
+    assert {t["scrapeUrl"].split("://")[0] for t in targets} == {"https"}
+
+
+@pytest.mark.parametrize("job", sorted(PORTS))
+def test_endpoints_need_credentials_and_refuse_plain_http(job, auth):
+    if job == "grafana" and not GRAFANA:
+        pytest.skip("no Grafana artifact given (MONITORING_GRAFANA_TARBALL): Grafana is configured, not running")
+    if job == "app":
+        pytest.skip("the app is the operator's service (bearer token, checked by its scrape job)")
+    checked = [(h, url) for j, h, url in endpoints() if j == job]
+    assert checked
+    for host, url in checked:
+        assert get(url, ca=CA).status_code == 401, url
+        assert get(url, ca=CA, auth=("prometheus", "wrong")).status_code == 401, url
+        assert get(url, ca=CA, auth=auth).status_code == 200, url
+        try:
+            plain = get(url.replace("https://", "http://"), auth=auth)
+        except requests.exceptions.ConnectionError:
+            continue
+        assert plain.status_code == 400, (url, plain.status_code)
+
+
+def test_environment_label_and_retention(prometheus, auth):
+    config = get(f"{prometheus}/api/v1/status/config", auth=auth, ca=CA).json()["data"]["yaml"]
+    assert "environment: stack-test" in config
+    flags = get(f"{prometheus}/api/v1/status/flags", auth=auth, ca=CA).json()["data"]
+    assert flags["storage.tsdb.retention.time"] == "1w"
+
+
+def test_alert_travels_to_the_webhook_once_and_resolves(prometheus, auth):
+    app = f"https://{container_ip(inventory_hosts('app')[0])}:3001"
+    sink = f"http://{container_ip(inventory_hosts('app')[0])}:8080"
+
+    def notifications(status):
+        return [alert for request in sink_requests(sink, "/alerts") for alert in request["body"]["alerts"]
+                if alert["labels"]["alertname"] == "HighErrorRateFast" and alert["status"] == status]
+
+    requests.post(f"{app}/error-ratio?value=0.3", verify=CA, timeout=10).raise_for_status()
+    try:
+        firing = wait_for(lambda: notifications("firing"), timeout=150, message="the firing notification at the sink")
+    finally:
+        requests.post(f"{app}/error-ratio?value=0", verify=CA, timeout=10).raise_for_status()
+    labels = firing[0]["labels"]
+    assert {k: labels.get(k) for k in ("alertname", "severity", "job", "environment")} == {
+        "alertname": "HighErrorRateFast", "severity": "critical", "job": "app", "environment": "stack-test"}
+    resolved = wait_for(lambda: notifications("resolved"), timeout=150, message="the resolved notification")
+    assert resolved[0]["labels"]["alertname"] == "HighErrorRateFast"
+    assert len(notifications("firing")) == 1  # once, not once per evaluation or per Alertmanager retry
+
+
+def test_amtool_on_the_alertmanager_host(host):
+    alertmanager = host.get_host(f"ansible://{inventory_hosts('alertmanager')[0]}?ansible_inventory="
+                                 + os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
+    out = alertmanager.run("amtool --output=json cluster show")
+    assert out.rc == 0, out.stderr
+    assert '"status":"ready"' in out.stdout.replace(" ", "") or "ready" in out.stdout
+
+
+def test_no_secret_in_the_output(secrets):
+    text = run_logs()
+    leaked = [name for name, value in secrets.items() if value in text]
+    keys = [p for p in Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "pki").glob("*.key")]
+    assert keys
+    for key in keys:
+        body = "".join(line for line in key.read_text().splitlines() if "-----" not in line)
+        if body[:40] in text.replace("\n", ""):
+            leaked.append(key.name)
+    assert leaked == []

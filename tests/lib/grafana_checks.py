@@ -1,0 +1,229 @@
+"""Grafana verifier tests shared by the grafana scenarios (import * into a scenario's test module).
+
+The scenario module defines the `expect` fixture: {"tls": bool, "auth": bool, "empty_panels": {titles}}.
+Checks on files run always; checks that need a running Grafana are skipped, with the reason, when
+no Grafana artifact was given (MONITORING_GRAFANA_TARBALL).
+"""
+import configparser
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from monitoring_testlib import container_ip, exposure, get, inventory_hosts, run_logs, scenario_ca, wait_for
+
+ROOT = Path(os.environ.get("MONITORING_ROOT", Path(__file__).resolve().parents[2]))
+DASHBOARDS = ROOT / "files/grafana/dashboards"
+GRAFANA_VERSION = os.environ.get("MONITORING_GRAFANA_VERSION", "")
+needs_grafana = pytest.mark.skipif(
+    not GRAFANA_VERSION,
+    reason="no Grafana artifact given: set MONITORING_GRAFANA_TARBALL to a grafana-<ver>.linux-amd64.tar.gz URL or path")
+
+testinfra_hosts = inventory_hosts("grafana")
+
+
+def repo_dashboards():
+    return {p.relative_to(DASHBOARDS).as_posix(): json.loads(p.read_text()) for p in sorted(DASHBOARDS.rglob("*.json"))}
+
+
+def ini(host):
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    parser.read_string(host.check_output("cat /etc/grafana/grafana.ini"))
+    return parser
+
+
+def provisioning(host, path):
+    return yaml.safe_load(host.check_output(f"cat /etc/grafana/provisioning/{path}"))
+
+
+@pytest.fixture(scope="module")
+def ca(expect):
+    return scenario_ca() if expect["tls"] else None
+
+
+@pytest.fixture(scope="module")
+def grafana(host, expect):
+    return f"{'https' if expect['tls'] else 'http'}://{container_ip(host.backend.host)}:3000"
+
+
+@pytest.fixture(scope="module")
+def admin(hostvars):
+    return ("admin", hostvars["grafana_admin_password"])
+
+
+@pytest.fixture(scope="module")
+def prometheus_api(expect, hostvars):
+    prometheus = inventory_hosts("prometheus")[0]
+    scheme = "https" if expect["tls"] else "http"
+    auth = ("prometheus", hostvars["test_scrape_password"]) if expect["auth"] else None
+    return f"{scheme}://{container_ip(prometheus)}:9090/api/v1", auth
+
+
+# --- without the binary -------------------------------------------------------------------------
+
+def test_grafana_ini_key_by_key(host, hostvars, expect):
+    config = ini(host)
+    expected = {
+        ("server", "protocol"): "https" if expect["tls"] else "http",
+        ("server", "http_port"): "3000",
+        ("server", "domain"): host.backend.host,
+        ("security", "admin_user"): "admin",
+        ("security", "admin_password"): "$__file{/etc/grafana/secrets/admin_password}",
+        ("security", "secret_key"): "$__file{/etc/grafana/secrets/secret_key}",
+        ("security", "cookie_secure"): "true" if expect["tls"] else "false",
+        ("security", "cookie_samesite"): "lax",
+        ("security", "disable_gravatar"): "true",
+        ("security", "allow_embedding"): "false",
+        ("security", "content_security_policy"): "true",
+        ("users", "allow_sign_up"): "false",
+        ("auth.anonymous", "enabled"): "false",
+        ("auth.basic", "enabled"): "true",
+        ("database", "type"): "sqlite3",
+        ("analytics", "reporting_enabled"): "false",
+        ("analytics", "check_for_updates"): "false",
+        ("log", "mode"): "console",
+        ("paths", "provisioning"): "/etc/grafana/provisioning",
+        # A value with '#' and ';' stays whole: Grafana reads triple-quoted values verbatim.
+        ("smtp", "from_name"): '"""Monitoring #ops; on-call"""',
+    }
+    actual = {key: config.get(*key, fallback=None) for key in expected}
+    assert actual == expected
+    if expect["tls"]:
+        assert config.get("server", "cert_file") == "/etc/grafana/tls/server.crt"
+        assert config.get("server", "cert_key") == "/etc/grafana/tls/server.key"
+    if expect["auth"]:
+        assert config.get("metrics", "basic_auth_username") == "prometheus"
+
+
+def test_secrets_in_files_only(host, hostvars):
+    text = host.check_output("cat /etc/grafana/grafana.ini /etc/grafana/provisioning/dashboards/*.yml")
+    for name, value in (("admin_password", hostvars["grafana_admin_password"]), ("secret_key", hostvars["grafana_secret_key"])):
+        assert value not in text
+        secret = host.file(f"/etc/grafana/secrets/{name}")
+        assert (secret.user, secret.group, secret.mode) == ("root", "grafana", 0o640)
+        assert host.check_output(f"cat /etc/grafana/secrets/{name}") == value
+
+
+def test_permissions(host):
+    for path, mode in (("/etc/grafana/grafana.ini", 0o640), ("/etc/grafana/provisioning/datasources/monitoring.yml", 0o640),
+                       ("/etc/grafana", 0o750), ("/etc/grafana/secrets", 0o750)):
+        item = host.file(path)
+        assert (item.user, item.group, item.mode) == ("root", "grafana", mode), path
+    assert host.file("/var/lib/grafana").user == "grafana"
+
+
+def test_datasource_provisioning(host, hostvars, expect):
+    doc = provisioning(host, "datasources/monitoring.yml")
+    prometheus = inventory_hosts("prometheus")[0]
+    by_name = {d["name"]: d for d in doc["datasources"]}
+    ds = by_name["Prometheus"]
+    scheme = "https" if expect["tls"] else "http"
+    assert (ds["type"], ds["uid"], ds["url"], ds["isDefault"]) == ("prometheus", "prometheus", f"{scheme}://{prometheus}:9090", True)
+    assert ds["jsonData"]["timeInterval"] == hostvars["prometheus_scrape_interval"]
+    if expect["tls"]:
+        assert ds["jsonData"]["tlsAuthWithCACert"] is True
+        assert ds["secureJsonData"]["tlsCACert"].strip() == Path(scenario_ca()).read_text().strip()
+    if expect["auth"]:
+        assert (ds["basicAuth"], ds["basicAuthUser"]) == (True, "prometheus")
+        assert ds["secureJsonData"]["basicAuthPassword"] == hostvars["test_scrape_password"]
+    else:
+        assert "basicAuth" not in ds
+    alertmanagers = inventory_hosts("alertmanager", required=False)
+    if alertmanagers:
+        assert by_name["Alertmanager"]["url"] == f"{scheme}://{alertmanagers[0]}:9093"
+    else:
+        assert "Alertmanager" not in by_name
+    # What the side effect added and then dropped is deleted from Grafana, not left behind.
+    assert {"name": "Removed later", "orgId": 1} in doc["deleteDatasources"]
+    assert "Removed later" not in by_name
+
+
+def test_dashboards_on_disk_match_the_repository(host):
+    provider = provisioning(host, "dashboards/monitoring.yml")["providers"][0]
+    assert provider["options"] == {"path": "/var/lib/grafana/dashboards", "foldersFromFilesStructure": True}
+    assert provider["disableDeletion"] is False
+    on_host = host.check_output("cd /var/lib/grafana/dashboards && find . -type f | sort").split()
+    expected = repo_dashboards()
+    assert [p[2:] for p in on_host] == sorted(expected)
+    for path, content in expected.items():
+        assert json.loads(host.check_output(f"cat /var/lib/grafana/dashboards/{path}")) == content
+    uids = [d["uid"] for d in expected.values()]
+    assert len(uids) == len(set(uids))
+
+
+def substitute(expr):
+    """Grafana's variables as a query-time value: all instances/jobs, a 1m rate window."""
+    return re.sub(r'\$(instance|job)\b', ".*", expr.replace("$__rate_interval", "1m"))
+
+
+def test_dashboard_queries_against_live_prometheus(prometheus_api, expect, ca):
+    api, auth = prometheus_api
+    for path, dashboard in repo_dashboards().items():
+        for panel in dashboard["panels"]:
+            def panel_has_data():
+                found = False
+                for target in panel["targets"]:
+                    answer = get(f"{api}/query", auth=auth, ca=ca, params={"query": substitute(target["expr"])}).json()
+                    assert answer["status"] == "success", (path, panel["title"], target["expr"], answer)
+                    found |= bool(answer["data"]["result"])
+                return found
+            if panel["title"] in expect["empty_panels"]:
+                panel_has_data()  # must still be a valid query
+            else:
+                wait_for(panel_has_data, timeout=60, message=f"{path}: {panel['title']} returns data")
+
+
+def test_unit_hardened(host):
+    unit = host.check_output("systemctl cat grafana")
+    assert "--homepath=/opt/grafana/current" in unit and "--config=/etc/grafana/grafana.ini" in unit
+    assert exposure(host, "grafana.service") <= 2.0
+
+
+def test_secrets_absent_from_logs(hostvars):
+    text = run_logs()
+    for name in ("grafana_admin_password", "grafana_secret_key", "test_scrape_password"):
+        if name in hostvars:
+            assert hostvars[name] not in text, name
+
+
+# --- with a running Grafana ---------------------------------------------------------------------
+
+@needs_grafana
+def test_health(grafana, ca):
+    answer = get(f"{grafana}/api/health", ca=ca)
+    assert answer.status_code == 200 and answer.json()["database"] == "ok"
+
+
+@needs_grafana
+def test_admin_login(grafana, ca, admin):
+    assert get(f"{grafana}/api/user", auth=admin, ca=ca).json()["login"] == "admin"
+    assert get(f"{grafana}/api/user", auth=("admin", admin[1] + "-wrong"), ca=ca).status_code == 401
+
+
+@needs_grafana
+def test_anonymous_refused(grafana, ca):
+    assert get(f"{grafana}/api/search", ca=ca).status_code == 401
+    assert get(f"{grafana}/api/datasources", ca=ca).status_code == 401
+
+
+@needs_grafana
+def test_datasources_healthy(grafana, ca, admin):
+    answer = get(f"{grafana}/api/datasources/uid/prometheus/health", auth=admin, ca=ca).json()
+    assert answer["status"] == "OK", answer
+    names = {d["name"] for d in get(f"{grafana}/api/datasources", auth=admin, ca=ca).json()}
+    assert "Prometheus" in names and "Removed later" not in names
+
+
+@needs_grafana
+def test_every_dashboard_present(grafana, ca, admin):
+    found = {d["uid"]: d.get("folderTitle", "") for d in get(f"{grafana}/api/search?type=dash-db", auth=admin, ca=ca).json()}
+    expected = {d["uid"]: path.split("/")[0] for path, d in repo_dashboards().items()}
+    assert found == expected
+
+
+@needs_grafana
+def test_service_exposure(host):
+    assert host.service("grafana").is_running
+    assert exposure(host, "grafana.service") <= 2.0
