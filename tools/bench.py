@@ -12,7 +12,7 @@ import argparse
 import json
 import re
 import sys
-import tempfile
+import shutil
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,12 +43,14 @@ def bench(size, keep):
     hosts = bench_hosts(size)
     lab.remove_hosts(NETWORK, LABEL)
     lab.start_hosts(hosts, NETWORK, LABEL)
-    with tempfile.TemporaryDirectory(prefix="bench-inventory-") as tmp:
-        inventory_dir = Path(tmp)
-        (inventory_dir / "hosts.yml").write_text(lab.inventory(hosts))
-        (inventory_dir / "group_vars").symlink_to(ROOT / "inventories/lab/group_vars")
-        result = {"converge": timed_run(inventory_dir), "re-run": timed_run(inventory_dir),
-                  "check": timed_run(inventory_dir, "--check")}
+    # Next to the other inventories: the lab's group_vars find the repository's files relative to it.
+    inventory_dir = ROOT / "inventories/bench"
+    shutil.rmtree(inventory_dir, ignore_errors=True)
+    inventory_dir.mkdir()
+    (inventory_dir / "hosts.yml").write_text(lab.inventory(hosts))
+    (inventory_dir / "group_vars").symlink_to(ROOT / "inventories/lab/group_vars")
+    result = {"converge": timed_run(inventory_dir), "re-run": timed_run(inventory_dir),
+              "check": timed_run(inventory_dir, "--check")}
     if not keep:
         lab.remove_hosts(NETWORK, LABEL)
     return result
