@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CACHE, ROOT, VENV, die, log, run, sha256_file  # noqa: E402
 
-APT_PACKAGES = {"docker": "docker.io", "debootstrap": "debootstrap", "dpkg-deb": "dpkg"}
+APT_PACKAGES = {"dockerd": "docker.io", "debootstrap": "debootstrap", "dpkg-deb": "dpkg"}
 
 
 def ensure_venv():

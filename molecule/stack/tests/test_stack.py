@@ -64,7 +64,7 @@ def test_endpoints_need_credentials_and_refuse_plain_http(job, auth):
     if job == "grafana" and not GRAFANA:
         pytest.skip("no Grafana artifact given (MONITORING_GRAFANA_TARBALL): Grafana is configured, not running")
     if job == "app":
-        pytest.skip("the app is the operator's service (bearer token, checked by its scrape job)")
+        pytest.skip("bearer token, not basic auth: test_app_endpoint_needs_its_token")
     checked = [(h, url) for j, h, url in endpoints() if j == job]
     assert checked
     for host, url in checked:
@@ -76,6 +76,16 @@ def test_endpoints_need_credentials_and_refuse_plain_http(job, auth):
         except requests.exceptions.ConnectionError:
             continue
         assert plain.status_code == 400, (url, plain.status_code)
+
+
+def test_app_endpoint_needs_its_token(secrets):
+    url = f"https://{container_ip(inventory_hosts('app')[0])}:3001/metrics"
+    assert get(url, ca=CA).status_code == 401
+    assert requests.get(url, verify=CA, timeout=10, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    good = requests.get(url, verify=CA, timeout=10, headers={"Authorization": f"Bearer {secrets['vault_app_metrics_token']}"})
+    assert good.status_code == 200 and "http_requests_total" in good.text
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(url.replace("https://", "http://"), timeout=10)
 
 
 def test_environment_label_and_retention(prometheus, auth):

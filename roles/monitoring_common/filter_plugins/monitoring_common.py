@@ -1,8 +1,17 @@
-"""Filters for the shared role: bcrypt hashes, unit quoting, endpoints of inventory groups, ini values."""
+"""Filters for the shared role: bcrypt hashes, web config and unit files, endpoints of inventory groups,
+ini values, file entries. Files every host gets are rendered here, in Python: a template lookup per host
+and run costs more controller time than the module run that writes the file."""
+import base64
 import json
+import os
+import re
 
 import bcrypt
+import yaml
 from ansible.errors import AnsibleFilterError
+from ansible.plugins.filter.core import to_nice_yaml
+
+MANAGED = "#\n# Ansible managed\n#\n"
 
 
 def monitoring_bcrypt_users(users, existing=None, cost=10):
@@ -32,6 +41,207 @@ def monitoring_systemd_quote(arg):
     """Quote one command-line argument for ExecStart= (escapes, specifiers, variables)."""
     text = str(arg).replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
     return f'"{text}"' if any(c in text for c in " \t'\"\\;") else text
+
+
+def monitoring_web_config(spec):
+    """exporter-toolkit web config: TLS (server certificate, optional client CA), HTTP headers, bcrypt users.
+
+    spec: tls_dir, tls (bool), min_version, client_ca (bool), headers, users ({user: password}),
+    current (base64 content of the file on the host, to keep hashes whose password still matches), cost.
+    """
+    config = {}
+    if spec.get("tls"):
+        tls_dir = spec["tls_dir"]
+        tls = {"cert_file": f"{tls_dir}/server.crt", "key_file": f"{tls_dir}/server.key", "min_version": spec["min_version"]}
+        if spec.get("client_ca"):
+            tls.update(client_ca_file=f"{tls_dir}/client-ca.crt", client_auth_type="RequireAndVerifyClientCert")
+        config["tls_server_config"] = tls
+    if spec.get("headers"):
+        config["http_server_config"] = {"headers": dict(spec["headers"])}
+    if spec.get("users"):
+        try:
+            current = yaml.safe_load(base64.b64decode(spec.get("current") or "")) or {}
+        except (ValueError, yaml.YAMLError):
+            current = {}
+        existing = current.get("basic_auth_users", {}) if isinstance(current, dict) else {}
+        config["basic_auth_users"] = monitoring_bcrypt_users(spec["users"], existing, spec.get("cost", 10))
+    return MANAGED + (to_nice_yaml(config, indent=2, sort_keys=True) if config else "{}\n")
+
+
+def _unit_value(value):
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+
+def monitoring_unit_hardening(name, read_write_paths, base, overrides):
+    """The [Service] hardening lines: the baseline merged with overrides (None drops a directive), sorted."""
+    lines = [f"# Hardening: systemd-analyze security {name}.service"]
+    lines += [f"ReadWritePaths={path}" for path in read_write_paths or []]
+    merged = dict(base or {}, **(overrides or {}))
+    for key in sorted(merged):
+        value = merged[key]
+        if value is None:
+            continue
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            lines.append(f"{key}={_unit_value(item)}")
+    return "\n".join(lines) + "\n"
+
+
+def monitoring_systemd_unit(spec):
+    """A hardened unit (or, with spec.dropin_for, a drop-in hardening a packaged unit).
+
+    spec: name, description, documentation, user, group, exec, args, reloadable, read_write_paths,
+    hardening_base, hardening, dropin_for.
+    """
+    hardening = monitoring_unit_hardening(spec["name"], spec.get("read_write_paths"), spec.get("hardening_base"),
+                                          spec.get("hardening"))
+    reload = "ExecReload=/bin/kill -HUP $MAINPID\n" if spec.get("reloadable") else ""
+    if spec.get("dropin_for"):
+        return (f"{MANAGED}# Hardening added to the packaged {spec['dropin_for']}.service.\n[Service]\n"
+                + ("ExecReload=\n" + reload if reload else "") + hardening)
+    exec_start = spec["exec"] + "".join(f" \\\n    {monitoring_systemd_quote(arg)}" for arg in spec.get("args") or [])
+    documentation = f"Documentation={spec['documentation']}\n" if spec.get("documentation") else ""
+    return (f"{MANAGED}[Unit]\nDescription={spec['description']}\n{documentation}"
+            "Wants=network-online.target\nAfter=network-online.target\n\n"
+            f"[Service]\nType=simple\nUser={spec['user']}\nGroup={spec['group']}\nExecStart={exec_start}\n{reload}"
+            "Restart=on-failure\nRestartSec=5s\nTimeoutStopSec=120s\nLimitNOFILE=65536\n\n"
+            f"{hardening}\n[Install]\nWantedBy=multi-user.target\n")
+
+
+_VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$")
+_LISTEN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[0-9A-Za-z.-]*):(\d{1,5})$")
+
+
+def _truthy(value):
+    return value is True or str(value).strip().lower() in ("true", "yes", "on", "1")
+
+
+def monitoring_common_problems(spec):
+    """What is wrong with the settings every component shares, one message per problem naming the variable.
+
+    spec: name (variable prefix), version, listen_addresses, tls_enabled, cert, key, ca (controller paths),
+    users ({user: password}). Runs on the controller, before any host changes.
+    """
+    prefix = spec["name"]
+    problems = []
+    version = str(spec.get("version", ""))
+    if not _VERSION.match(version):
+        problems.append(f"{prefix}_version '{version}' is not a release version such as 1.2.3")
+    for address in spec.get("listen_addresses") or []:
+        match = _LISTEN.match(str(address))
+        if not match or not 1 <= int(match.group(2)) <= 65535:
+            problems.append(f"{prefix}_listen_address(es): '{address}' is not host:port with a port from 1 to 65535"
+                            ' (e.g. "0.0.0.0:9100", "[::]:9100", ":9100")')
+    if _truthy(spec.get("tls_enabled")):
+        cert, key, ca = (str(spec.get(k) or "") for k in ("cert", "key", "ca"))
+        if not (os.path.isfile(cert) and os.path.isfile(key) and (not ca or os.path.isfile(ca))):
+            problems.append(f"{prefix}_tls_enabled is true: set {prefix}_tls_cert_file and {prefix}_tls_key_file"
+                            " (or monitoring_tls_cert_file / monitoring_tls_key_file) to existing files on the controller"
+                            f" (cert '{cert}', key '{key}', CA '{ca}')")
+    missing = [user for user, password in (spec.get("users") or {}).items() if not password]
+    if missing:
+        problems.append(f"{prefix}_basic_auth_users (or monitoring_basic_auth_users): user(s) {', '.join(missing)}"
+                        " have no password; give each user a password (from vault)")
+    return problems
+
+
+def _read(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def monitoring_health_spec(spec):
+    """monitoring_health / monitoring_files health options from the component's listen address and credentials.
+
+    spec: listen_address, host, path, metrics_path, tls (serves HTTPS), ca (CA path on the host or ''), status, retries,
+    user and password (default: the first of users, the endpoint's basic auth users), reload_metric, reloaded_since.
+    """
+    user, password = spec.get("user"), spec.get("password")
+    if not user and spec.get("users"):
+        user, password = next(iter(spec["users"].items()))
+    listen = str(spec["listen_address"])
+    base = f"{'https' if spec.get('tls') else 'http'}://{spec.get('host') or monitoring_health_host(listen)}:{listen.rsplit(':', 1)[-1]}"
+    return {"url": base + (spec.get("path") or "/"), "status": int(spec.get("status") or 200), "ca_path": spec.get("ca") or None,
+            "user": user or None, "password": password or None, "retries": int(spec.get("retries") or 30),
+            "metrics_url": base + (spec.get("metrics_path") or "/metrics"), "reload_metric": spec.get("reload_metric") or "",
+            "reloaded_since": float(spec.get("reloaded_since") or 0)}
+
+
+def monitoring_release_archive(version_dir):
+    """Where the release archive waits on the host until monitoring_files unpacks it (removed then)."""
+    root, version = version_dir.rstrip("/").rsplit("/", 1)
+    return f"/var/tmp/monitoring-release-{root.rsplit('/', 1)[-1]}-{version}.tar.gz"
+
+
+def monitoring_deploy_plan(spec):
+    """What deploy.yml hands to monitoring_files, from one component's inputs (defaults/main.yml, vars/main.yml).
+
+    Built here rather than in Jinja: every forked worker compiles each template it touches again, and this plan is
+    made on every host on every run. Returns release, account, secret_entries, has_secrets, entries, prune, versions,
+    service and health.
+    """
+    name, group, conf = spec["name"], spec["group"], spec["config_dir"]
+    tls_dir = f"{conf}/tls"
+    owned = {"owner": "root", "group": group}
+    dirs = [dict(owned, path=conf, state="directory", mode="0750")]
+    if spec["tls_cert_src"] or spec["tls_ca_src"]:
+        dirs.append(dict(owned, path=tls_dir, state="directory", mode="0750"))
+    triggers = list(spec.get("tls_triggers") or [])
+    tls = [dict(owned, path=f"{tls_dir}/{file}", content=_read(src), mode="0644", triggers=triggers)
+           for file, src in (("server.crt", spec["tls_cert_src"]), ("ca.crt", spec["tls_ca_src"]),
+                             ("client-ca.crt", spec["tls_client_ca_src"])) if src]
+    key = [dict(owned, path=f"{tls_dir}/server.key", content=_read(spec["tls_key_src"]), mode="0640", diff=False,
+                triggers=triggers)] if spec["tls_key_src"] else []
+    web, web_secret = [], bool(spec["web"]["users"])
+    if spec["web_config"]:
+        web = [dict(owned, path=spec["web_config_file"], content=monitoring_web_config(spec["web"]), mode="0640", diff=False)]
+        if spec["web_config_validate"]:
+            web[0]["validate"] = spec["web_config_validate"]
+    release, versions, ready, unpack = [], None, None, None
+    if spec["install"]:
+        version_dir, current = spec["version_dir"], spec["current_link"]
+        ready = f"{version_dir}/{spec['binaries'][0]}"
+        release = [{"path": version_dir, "state": "directory", "owner": "root", "group": "root", "mode": "0755"},
+                   {"path": current, "state": "link", "src": version_dir, "triggers": ["restart"]}]
+        release += [monitoring_bin_link(binary, spec["bin_dir"], current) for binary in spec["binaries"]]
+        versions = {"root": version_dir.rsplit("/", 1)[0], "link": current, "keep": int(spec["keep_versions"])}
+        unpack = {"archive": monitoring_release_archive(version_dir), "dest": version_dir}
+    unit = dict(spec["unit"], name=name, user=spec["user"], group=group)
+    content = monitoring_systemd_unit(unit)
+    restart = {"owner": "root", "group": "root", "mode": "0644", "triggers": ["restart", "daemon-reload"]}
+    if unit["dropin_for"]:
+        dropin = f"/etc/systemd/system/{unit['dropin_for']}.service.d"
+        units = [{"path": dropin, "state": "directory", "owner": "root", "group": "root", "mode": "0755"},
+                 dict(restart, path=f"{dropin}/10-hardening.conf", content=content)]
+    else:
+        units = [dict(restart, path=f"/etc/systemd/system/{name}.service", content=content)]
+    # With a key, the certificates go with it: the web config's check (promtool) opens them.
+    secret = dirs + (tls if key else []) + key + (web if web_secret else []) + list(spec["secret_files"])
+    start = bool(spec["service_start"])
+    return {
+        "release": ready,
+        "unpack": unpack,
+        "account": {"user": spec["user"], "group": group, "home": spec["home"]} if spec["account"] else None,
+        "secret_entries": secret,
+        "has_secrets": any("content" in entry for entry in secret),
+        "entries": dirs + ([] if key else tls) + release + ([] if web_secret else web) + list(spec["files"]) + units,
+        "prune": [dict(p, keep=[e["path"] for e in secret if "content" in e]) for p in spec["prune"]],
+        "versions": versions,
+        "service": {"name": unit["dropin_for"] or name, "enabled": start, "started": start},
+        "health": monitoring_health_spec(dict(spec["health"], tls=spec["web"]["tls"], users=spec["web"]["users"],
+                                              ca=f"{tls_dir}/ca.crt" if spec["tls_ca_src"] else ""))
+        if spec["health"]["listen_address"] else None,
+    }
+
+
+def monitoring_deploy_outcome(runs, restart_handler="", reload_handler=""):
+    """What the monitoring_files runs of one deploy changed: triggers, whether the service answered the health
+    check of the last run, and the handlers due: restart or reload, only for a service that was running before."""
+    runs = [r for r in runs if isinstance(r, dict)]
+    triggers = sorted({t for r in runs for t in r.get("triggers") or []})
+    services = [r["service"] for r in runs if isinstance(r.get("service"), dict)]
+    was_active = bool(services and services[-1].get("was_active"))
+    due = restart_handler if "restart" in triggers else reload_handler if "reload" in triggers else ""
+    return {"triggers": triggers, "healthy": bool(runs and runs[-1].get("healthy")), "due": [due] if due and was_active else []}
 
 
 def monitoring_health_host(listen_address):
@@ -91,7 +301,6 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604
 
 def monitoring_duration_seconds(text):
     """Seconds in a Prometheus duration such as "1h30m" or "15s"."""
-    import re
     parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", str(text))
     if not parts or "".join(n + u for n, u in parts) != str(text):
         raise AnsibleFilterError(f"'{text}' is not a duration such as 15s or 1h30m")
@@ -107,14 +316,27 @@ def monitoring_json_problem(text):
     return "" if isinstance(value, dict) else "not a JSON object"
 
 
+def monitoring_bin_link(binary, bin_dir, current):
+    """monitoring_files entry linking a release executable into the PATH through the current-version link."""
+    return {"path": f"{bin_dir}/{binary.rsplit('/', 1)[-1]}", "state": "link", "src": f"{current}/{binary}"}
+
+
 class FilterModule:
     def filters(self):
         return {
             "monitoring_bcrypt_users": monitoring_bcrypt_users,
+            "monitoring_web_config": monitoring_web_config,
+            "monitoring_common_problems": monitoring_common_problems,
+            "monitoring_systemd_unit": monitoring_systemd_unit,
+            "monitoring_deploy_plan": monitoring_deploy_plan,
+            "monitoring_deploy_outcome": monitoring_deploy_outcome,
+            "monitoring_release_archive": monitoring_release_archive,
+            "monitoring_health_spec": monitoring_health_spec,
             "monitoring_systemd_quote": monitoring_systemd_quote,
             "monitoring_health_host": monitoring_health_host,
             "monitoring_endpoints": monitoring_endpoints,
             "monitoring_ini_value": monitoring_ini_value,
             "monitoring_json_problem": monitoring_json_problem,
             "monitoring_duration_seconds": monitoring_duration_seconds,
+            "monitoring_bin_link": monitoring_bin_link,
         }

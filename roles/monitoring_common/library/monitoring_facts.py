@@ -1,0 +1,101 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Apache-2.0, monitoring-stack
+"""The few host facts the monitoring roles read, under the names the setup module gives them."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: monitoring_facts
+short_description: The host facts the monitoring roles read, without a full fact gathering
+description:
+  - Internal to the monitoring roles. Sets C(architecture), C(hostname), C(nodename), C(fqdn), C(os_family),
+    C(distribution), C(distribution_major_version), C(default_ipv4), C(all_ipv4_addresses) and C(date_time.epoch)
+    in C(ansible_facts), with the names and shapes of M(ansible.builtin.setup).
+  - A full fact gathering costs several times more per host; the roles work with either.
+options: {}
+author: monitoring-stack
+"""
+
+EXAMPLES = r"""
+- name: Read the facts the roles need
+  monitoring_facts:
+"""
+
+RETURN = r"""
+ansible_facts: {description: The facts listed above., type: dict, returned: always}
+"""
+
+import platform
+import socket
+import time
+
+try:
+    from ansible.module_utils.basic import AnsibleModule
+except ImportError:  # unit tests import the functions without Ansible's module runtime
+    AnsibleModule = None
+
+OS_FAMILIES = {"debian": "Debian", "ubuntu": "Debian", "rhel": "RedHat", "fedora": "RedHat", "centos": "RedHat",
+               "rocky": "RedHat", "almalinux": "RedHat", "ol": "RedHat", "amzn": "RedHat", "suse": "Suse",
+               "opensuse": "Suse", "sles": "Suse", "arch": "Archlinux", "alpine": "Alpine"}
+DISTRIBUTIONS = {"rhel": "RedHat", "centos": "CentOS", "ol": "OracleLinux", "amzn": "Amazon", "almalinux": "AlmaLinux",
+                 "opensuse-leap": "openSUSE Leap", "sles": "SLES"}
+
+
+def os_release(text):
+    """KEY=value pairs of /etc/os-release."""
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            values[key.strip()] = value.strip().strip('"').strip("'")
+    return values
+
+
+def distribution_facts(release):
+    ids = [release.get("ID", "").lower()] + release.get("ID_LIKE", "").lower().split()
+    family = next((OS_FAMILIES[i] for i in ids if i in OS_FAMILIES), ids[0].capitalize() if ids[0] else "")
+    name = DISTRIBUTIONS.get(ids[0], ids[0].capitalize())
+    return {"os_family": family, "distribution": name,
+            "distribution_major_version": release.get("VERSION_ID", "").split(".")[0] or "NA"}
+
+
+def ipv4_facts(addr_output, route_output):
+    """all_ipv4_addresses from `ip -4 -o addr show` (loopback left out, as setup does) and default_ipv4 from
+    `ip -4 route get` towards a public address."""
+    addresses = []
+    for line in addr_output.splitlines():
+        fields = line.split()
+        if "inet" in fields:
+            address = fields[fields.index("inet") + 1].split("/")[0]
+            if not address.startswith("127."):
+                addresses.append(address)
+    default = {}
+    fields = route_output.split()
+    if "src" in fields:
+        default["address"] = fields[fields.index("src") + 1]
+    if "dev" in fields:
+        default["interface"] = fields[fields.index("dev") + 1]
+    return {"all_ipv4_addresses": addresses, "default_ipv4": default}
+
+
+def main():
+    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    node = platform.node()
+    facts = {"architecture": platform.machine(), "nodename": node, "hostname": node.split(".")[0],
+             "fqdn": socket.getfqdn(), "date_time": {"epoch": str(int(time.time()))}, "system": platform.system()}
+    try:
+        with open("/etc/os-release", encoding="utf-8") as handle:
+            facts.update(distribution_facts(os_release(handle.read())))
+    except OSError:
+        facts.update(os_family="", distribution="", distribution_major_version="NA")
+    ip = module.get_bin_path("ip")
+    addr = module.run_command([ip, "-4", "-o", "addr", "show"])[1] if ip else ""
+    route = module.run_command([ip, "-4", "route", "get", "192.0.2.1"])[1] if ip else ""
+    facts.update(ipv4_facts(addr, route))
+    module.exit_json(changed=False, ansible_facts=facts)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,617 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Apache-2.0, monitoring-stack
+"""Apply a component's system account, directories, files and links in one module run."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: monitoring_files
+short_description: Apply a component's account, directories, files and links in one pass
+description:
+  - Internal to the monitoring roles. One module run per component instead of one task per file keeps a converged
+    host at one round trip, which is what makes a re-run of the stack fast.
+  - Entries are applied in order. A file with a O(entries[].validate) command is written to a temporary file next to
+    its destination, checked, and only then renamed into place.
+  - When a check fails, every change this run made is undone, so the host keeps its previous, working files.
+  - While the O(release) path does not exist, the module changes nothing at all and reports RV(deferred); the role
+    then downloads and unpacks the release and runs it again. Check mode does not wait; it skips the checks.
+options:
+  release:
+    description: A file of the unpacked release; until it exists nothing is changed (the files' checks need it).
+    type: str
+  unpack:
+    description: >-
+      Where the release comes from when O(release) is missing: a tar.gz already copied to the host, unpacked into
+      a temporary directory next to O(unpack.dest) (its top directory stripped, owned by root) and renamed into
+      place, so a half-unpacked release never counts as installed. The archive is removed afterwards.
+    type: dict
+    suboptions:
+      archive: {description: The archive on the host., type: str, required: true}
+      dest: {description: The versioned directory to create., type: str, required: true}
+  account:
+    description: System user and group that own the component's files; created (or corrected) when they differ.
+    type: dict
+    suboptions:
+      user: {description: User name., type: str, required: true}
+      group: {description: Primary group; defaults to the user name., type: str}
+      home: {description: Home directory (never created)., type: str, default: /nonexistent}
+      shell: {description: Login shell., type: str, default: /usr/sbin/nologin}
+  entries:
+    description: Paths to manage, in the order they are applied.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path: {description: Absolute path., type: str, required: true}
+      state: {description: What the path is., type: str, choices: [file, directory, link, absent], default: file}
+      content: {description: File content (text)., type: str}
+      src: {description: Link target., type: str}
+      owner: {description: Owner name or uid; unset leaves an existing path's owner alone (new paths get root)., type: str}
+      group: {description: Group name or gid; as owner., type: str}
+      mode: {description: Octal mode such as "0640"; unset leaves it alone (new paths get 0644 / 0755)., type: str}
+      validate: {description: Command checking the new file before it is moved into place; %s is its path., type: str}
+      diff: {description: Show the content in diffs (false for files that hold hashes or secrets)., type: bool, default: true}
+      triggers:
+        description: Names returned in RV(triggers) when this entry changes (restart, reload, daemon-reload, ...).
+        type: list
+        elements: str
+        default: []
+  secret_entries:
+    description: >-
+      Entries as O(entries), applied before them, whose O(entries[].content) is never shown (masked in the
+      arguments and anywhere in the output); paths and check messages stay readable.
+    type: list
+    elements: dict
+    default: []
+  prune:
+    description: Directories whose unmanaged content is removed (not in O(entries) and not in RV(keep)).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path: {description: Directory., type: str, required: true}
+      recurse: {description: Also remove unmanaged sub-directories and their content., type: bool, default: false}
+      keep: {description: Further paths that stay (managed elsewhere)., type: list, elements: str, default: []}
+      triggers: {description: Returned in RV(triggers) when something is removed., type: list, elements: str, default: []}
+  check_command:
+    description: Command (argument list) run after all entries when anything changed; a failure undoes the run.
+    type: list
+    elements: str
+  versions:
+    description: After O(versions.link) changed, remove the oldest directories below O(versions.root).
+    type: dict
+    suboptions:
+      root: {description: Directory holding one sub-directory per version., type: str, required: true}
+      link: {description: The link naming the current version., type: str, required: true}
+      keep: {description: Versions kept, the current one included., type: int, default: 2}
+  service:
+    description: >-
+      Systemd unit to run once all entries are in place: daemon-reload when an entry with the daemon-reload
+      trigger changed, then enable (or disable) and start. A unit that was running is left to the role's
+      handlers (RV(service.was_active)).
+    type: dict
+    suboptions:
+      name: {description: Unit name., type: str, required: true}
+      enabled: {description: Enable the unit at boot., type: bool, default: true}
+      started: {description: Start the unit when it is not running., type: bool, default: true}
+  prior_triggers:
+    description: Triggers of earlier runs for the same component (the secret files); they count as this run's.
+    type: list
+    elements: str
+    default: []
+  health:
+    description: >-
+      When nothing is left for a restart or reload, check that the service answers (module_utils monitoring_http,
+      the options of monitoring_health) and fail with its journal when it does not; RV(healthy) tells the role
+      that its own health check after the handlers is not needed.
+    type: dict
+author: monitoring-stack
+"""
+
+EXAMPLES = r"""
+- name: Apply the files of node_exporter
+  monitoring_files:
+    release: /opt/node_exporter/1.11.1/node_exporter
+    account: {user: node_exporter}
+    entries:
+      - {path: /etc/node_exporter, state: directory, owner: root, group: node_exporter, mode: "0750"}
+      - {path: /opt/node_exporter/current, state: link, src: /opt/node_exporter/1.11.1, triggers: [restart]}
+      - {path: /etc/node_exporter/web-config.yml, content: "{}\n", owner: root, group: node_exporter, mode: "0640"}
+"""
+
+RETURN = r"""
+changes: {description: One line per change ("path: what")., type: list, elements: str, returned: always}
+triggers: {description: Triggers of the entries that changed., type: list, elements: str, returned: always}
+deferred: {description: Nothing was changed because O(release) is missing; run again once it is unpacked., type: bool, returned: always}
+architecture: {description: The host's machine type (as ansible_facts.architecture), for the release archive., type: str, returned: always}
+healthy: {description: The service answered the health check of this run., type: bool, returned: always}
+service:
+  description: The unit's state before this run (was_active) and whether this run started it.
+  type: dict
+  returned: when O(service) is given and nothing was deferred
+"""
+
+import grp
+import os
+import platform
+import pwd
+import shlex
+import shutil
+import stat
+import tarfile
+import tempfile
+
+try:
+    from ansible.module_utils.basic import AnsibleModule
+    from ansible.module_utils.monitoring_http import check_health
+except ImportError:  # unit tests import the class without Ansible's module runtime
+    AnsibleModule = None
+    from monitoring_http import check_health
+
+DEFAULT_MODES = {"file": 0o644, "directory": 0o755}
+
+
+class Failed(Exception):
+    """A step failed; the message names the path and what the check said."""
+
+
+class Applier:
+    """Applies the module's options; `run(argv)` executes a command and returns (rc, stdout, stderr)."""
+
+    def __init__(self, run, check_mode=False, want_diff=False):
+        self.run, self.check_mode, self.want_diff = run, check_mode, want_diff
+        self.changes, self.triggers, self.diffs = [], set(), []
+        self.changed_paths = set()
+        self.undo = []  # callables, applied in reverse when a step fails
+
+    # --- helpers -----------------------------------------------------------------------------
+    def note(self, path, what, triggers=(), before=None, after=None):
+        self.changes.append(f"{path}: {what}")
+        self.changed_paths.add(path)
+        self.triggers.update(triggers)
+        if self.want_diff and (before is not None or after is not None):
+            self.diffs.append({"before_header": path, "after_header": path,
+                               "before": before if before is not None else "", "after": after if after is not None else ""})
+
+    def command(self, argv, what):
+        rc, out, err = self.run(argv)
+        if rc != 0:
+            raise Failed(f"{what} failed (exit {rc}): {(out + err).strip()}")
+        return out
+
+    @staticmethod
+    def uid(name):
+        if name is None:
+            return None
+        return int(name) if str(name).isdigit() else pwd.getpwnam(name).pw_uid
+
+    @staticmethod
+    def gid(name):
+        if name is None:
+            return None
+        return int(name) if str(name).isdigit() else grp.getgrnam(name).gr_gid
+
+    def ids(self, entry, new):
+        """(uid, gid) wanted for the entry; None leaves an existing path's value alone, new paths get root."""
+        ids = []
+        for key, lookup in (("owner", self.uid), ("group", self.gid)):
+            name = entry.get(key)
+            if name is None and new:
+                name = "0"
+            try:
+                ids.append(lookup(name))
+            except KeyError:
+                if not self.check_mode:  # check mode: the account may only be created by the real run
+                    raise Failed(f"{entry['path']}: {key} {name} does not exist") from None
+                ids.append(-1)
+        return ids
+
+    @staticmethod
+    def mode(entry, state, new):
+        value = entry.get("mode")
+        if value is None:
+            return DEFAULT_MODES[state] if new else None
+        try:
+            return int(str(value), 8)
+        except ValueError:
+            raise Failed(f"{entry['path']}: mode {value!r} is not an octal mode such as 0640") from None
+
+    # --- account -----------------------------------------------------------------------------
+    def ensure_account(self, spec):
+        user = spec["user"]
+        group = spec.get("group") or user
+        home = spec.get("home") or "/nonexistent"
+        shell = spec.get("shell") or "/usr/sbin/nologin"
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            self.note(f"group {group}", "created")
+            gid = None
+            if not self.check_mode:
+                self.command(["groupadd", "--system", group], f"groupadd {group}")
+                gid = grp.getgrnam(group).gr_gid
+        try:
+            current = pwd.getpwnam(user)
+        except KeyError:
+            self.note(f"user {user}", "created")
+            if not self.check_mode:
+                self.command(["useradd", "--system", "--gid", group, "--home-dir", home, "--no-create-home",
+                              "--shell", shell, user], f"useradd {user}")
+            return
+        fixes = []
+        if gid is None or current.pw_gid != gid:
+            fixes += ["--gid", group]
+        if current.pw_dir != home:
+            fixes += ["--home", home]
+        if current.pw_shell != shell:
+            fixes += ["--shell", shell]
+        if fixes:
+            self.note(f"user {user}", "updated " + " ".join(fixes[::2]))
+            if not self.check_mode:
+                self.command(["usermod", *fixes, user], f"usermod {user}")
+
+    # --- paths -------------------------------------------------------------------------------
+    def make_parents(self, path):
+        parent = os.path.dirname(path)
+        missing = []
+        while parent and not os.path.exists(parent):
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        for directory in reversed(missing):
+            self.note(directory, "created (parent)")
+            if not self.check_mode:
+                os.mkdir(directory, 0o755)
+                self.undo.append(lambda d=directory: os.rmdir(d))
+
+    def set_attributes(self, entry, path, state, new, triggers):
+        """Mode and ownership; `path` is followed for directories (a linked data directory stays a link)."""
+        uid, gid = self.ids(entry, new)
+        mode = self.mode(entry, state, new)
+        if new and self.check_mode:
+            return
+        st = os.stat(path)
+        what = []
+        if mode is not None and stat.S_IMODE(st.st_mode) != mode:
+            what.append(f"mode {stat.S_IMODE(st.st_mode):04o} -> {mode:04o}")
+        if (uid is not None and uid != st.st_uid) or (gid is not None and gid != st.st_gid):
+            what.append(f"owner {st.st_uid}:{st.st_gid} -> {entry.get('owner')}:{entry.get('group')}")
+        if not what:
+            return
+        if not new:
+            self.note(path, ", ".join(what), triggers)
+        if self.check_mode:
+            return
+        old_mode, old_uid, old_gid = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
+        self.undo.append(lambda: (os.chown(path, old_uid, old_gid), os.chmod(path, old_mode)))
+        os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid)
+        if mode is not None:
+            os.chmod(path, mode)
+
+    def backup(self, path):
+        """Undo step that puts `path` back as it is now (file, link, directory tree or nothing)."""
+        if os.path.islink(path):
+            target = os.readlink(path)
+            return lambda: (self.remove(path), os.symlink(target, path))
+        if os.path.isdir(path):
+            saved = tempfile.mkdtemp(prefix="monitoring-files-")
+            copy = os.path.join(saved, "tree")
+            shutil.copytree(path, copy, symlinks=True)
+            return lambda: (self.remove(path), shutil.copytree(copy, path, symlinks=True), shutil.rmtree(saved))
+        if os.path.exists(path):
+            st = os.stat(path)
+            with open(path, "rb") as handle:
+                data = handle.read()
+            return lambda: self.write(path, data, st.st_mode, st.st_uid, st.st_gid)
+        return lambda: self.remove(path)
+
+    @staticmethod
+    def remove(path):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
+
+    @staticmethod
+    def write(path, data, mode, uid, gid, validate=None):
+        """Write through a temporary file next to `path`; `validate(tmp)` may refuse it before the rename."""
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chown(tmp, uid, gid)
+            os.chmod(tmp, stat.S_IMODE(mode))
+            if validate:
+                validate(tmp)
+            if os.path.isdir(path) and not os.path.islink(path):
+                raise Failed(f"{path}: is a directory, expected a file")
+            os.replace(tmp, path)
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+
+    def apply_directory(self, entry, path, triggers):
+        new = not os.path.exists(path)
+        if not new and not os.path.isdir(path):
+            raise Failed(f"{path}: exists and is not a directory")
+        if new:
+            self.make_parents(path)
+            self.note(path, "directory created", triggers, "absent", "directory")
+            if not self.check_mode:
+                os.mkdir(path, 0o700)
+                self.undo.append(lambda: os.rmdir(path))
+        self.set_attributes(entry, path, "directory", new, triggers)
+
+    def apply_file(self, entry, path, triggers):
+        data = (entry.get("content") or "").encode("utf-8")
+        is_file = os.path.isfile(path) and not os.path.islink(path)
+        current = None
+        if is_file:
+            with open(path, "rb") as handle:
+                current = handle.read()
+        if current == data:
+            self.set_attributes(entry, path, "file", False, triggers)
+            return
+        if os.path.isdir(path) and not os.path.islink(path):
+            raise Failed(f"{path}: is a directory, expected a file")
+        show = entry.get("diff", True) and b"\0" not in data
+        before = (current.decode("utf-8", "replace") if current is not None else "") if show else "(content hidden)"
+        after = data.decode("utf-8") if show else "(content hidden)"
+        self.note(path, "written" if current is not None else "created", triggers, before, after)
+        if self.check_mode:
+            return
+        self.make_parents(path)
+        uid, gid = self.ids(entry, not is_file)
+        mode = self.mode(entry, "file", not is_file)
+        if is_file:
+            st = os.stat(path)
+            uid = st.st_uid if uid is None else uid
+            gid = st.st_gid if gid is None else gid
+            mode = stat.S_IMODE(st.st_mode) if mode is None else mode
+        validate = None
+        if entry.get("validate"):
+            command = entry["validate"]
+            if "%s" not in command:
+                raise Failed(f"{path}: validate needs %s for the file's path: {command}")
+            argv = shlex.split(command)
+
+            def validate(tmp):
+                self.command([arg.replace("%s", tmp) for arg in argv], f"validation of {path} ({command})")
+        undo = self.backup(path)
+        self.write(path, data, mode, uid, gid, validate)
+        self.undo.append(undo)
+
+    def apply_link(self, entry, path, triggers):
+        target = entry.get("src")
+        if not target:
+            raise Failed(f"{path}: a link needs src")
+        current = os.readlink(path) if os.path.islink(path) else None
+        if current == target:
+            return
+        if current is None and os.path.isdir(path):
+            raise Failed(f"{path}: is a directory, expected a link to {target}")
+        self.note(path, f"link -> {target}", triggers, f"link -> {current}" if current else
+                  ("file" if os.path.exists(path) else "absent"), f"link -> {target}")
+        if self.check_mode:
+            return
+        self.make_parents(path)
+        undo = self.backup(path)
+        tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.link")
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(target, tmp)
+        os.replace(tmp, path)
+        self.undo.append(undo)
+
+    def apply_absent(self, path, triggers):
+        if not os.path.lexists(path):
+            return
+        self.note(path, "removed", triggers, "present", "absent")
+        if not self.check_mode:
+            undo = self.backup(path)
+            self.remove(path)
+            self.undo.append(undo)
+
+    def prune(self, spec, managed):
+        root = os.path.normpath(spec["path"])
+        if not os.path.isdir(root):
+            return
+        keep = managed | {os.path.normpath(p) for p in spec.get("keep") or []}
+        triggers = spec.get("triggers") or []
+        recurse = spec.get("recurse", False)
+        for dirpath, dirnames, filenames in os.walk(root, topdown=True):
+            for name in sorted(filenames) + sorted(d for d in dirnames if os.path.islink(os.path.join(dirpath, d))):
+                path = os.path.join(dirpath, name)
+                if path not in keep:
+                    self.apply_absent(path, triggers)
+            subdirs = sorted(d for d in dirnames if not os.path.islink(os.path.join(dirpath, d)))
+            dirnames[:] = []
+            for name in subdirs:
+                path = os.path.join(dirpath, name)
+                if not recurse:
+                    continue
+                if path in keep or any(k.startswith(path + os.sep) for k in keep):
+                    dirnames.append(name)  # holds managed paths: look inside
+                else:
+                    self.apply_absent(path, triggers)
+
+    def prune_versions(self, spec):
+        root, link, keep = spec["root"], os.path.normpath(spec["link"]), max(int(spec.get("keep") or 2), 1)
+        if link not in self.changed_paths or not os.path.isdir(root):
+            return
+        current = os.path.realpath(link)
+        others = [os.path.join(root, d) for d in os.listdir(root)]
+        others = [p for p in others if os.path.isdir(p) and not os.path.islink(p) and os.path.realpath(p) != current]
+        others.sort(key=lambda p: os.stat(p).st_mtime, reverse=True)
+        for path in others[keep - 1:]:
+            self.note(path, "old version removed")
+            if not self.check_mode:
+                shutil.rmtree(path)
+
+    # --- the service -------------------------------------------------------------------------
+    def ensure_service(self, spec):
+        name = spec["name"]
+        if "daemon-reload" in self.triggers and not self.check_mode:
+            self.command(["systemctl", "daemon-reload"], "systemctl daemon-reload")
+        state = {"name": name, "was_active": self.run(["systemctl", "is-active", "--quiet", name])[0] == 0,
+                 "started_now": False}
+        enabled = self.run(["systemctl", "is-enabled", "--quiet", name])[0] == 0
+        if spec.get("enabled", True) != enabled:
+            verb = "enable" if spec.get("enabled", True) else "disable"
+            self.note(f"service {name}", f"{verb}d")
+            if not self.check_mode:
+                self.command(["systemctl", verb, name], f"systemctl {verb} {name}")
+        if spec.get("started", True) and not state["was_active"]:
+            self.note(f"service {name}", "started")
+            state["started_now"] = True
+            if not self.check_mode:
+                self.command(["systemctl", "start", name], f"systemctl start {name}")
+        return state
+
+    # --- the run -----------------------------------------------------------------------------
+    def verify_health(self, spec, service, started_now=False):
+        """Health of a service nothing is queued for (or that this run started); a failure shows its journal."""
+        if self.check_mode or ({"restart", "reload"} & self.triggers and not started_now):
+            return False
+        ok, msg, _, _ = check_health(spec)
+        if not ok:
+            journal = self.run(["journalctl", "--unit", service, "--lines", "40", "--no-pager"])[1] if service else ""
+            raise Failed(f"{service or spec['url']} is not healthy: {msg}\njournal:\n{journal}")
+        return True
+
+    def unpack(self, spec):
+        """Unpack the release archive into spec["dest"] (top directory stripped), through a temporary directory."""
+        archive, dest = spec["archive"], os.path.normpath(spec["dest"])
+        tmp = dest + ".unpacking"
+        self.remove(tmp)
+        os.makedirs(tmp, 0o755)
+        try:
+            with tarfile.open(archive, "r:*") as tar:
+                for member in tar.getmembers():
+                    parts = [p for p in member.name.split("/") if p not in ("", ".")][1:]
+                    if not parts:
+                        continue
+                    if ".." in parts:
+                        raise Failed(f"{archive}: unsafe path {member.name}")
+                    target = os.path.join(tmp, *parts)
+                    if member.isdir():
+                        os.makedirs(target, 0o755, exist_ok=True)
+                    elif member.isfile():
+                        os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
+                        with tar.extractfile(member) as src, open(target, "wb") as out:
+                            shutil.copyfileobj(src, out, 1 << 20)
+                        os.chmod(target, member.mode & 0o755)
+                    elif member.issym() and not os.path.isabs(member.linkname) and ".." not in member.linkname.split("/"):
+                        os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
+                        os.symlink(member.linkname, target)
+            self.remove(dest)
+            os.rename(tmp, dest)
+        except (OSError, tarfile.TarError) as err:
+            self.remove(tmp)
+            raise Failed(f"cannot unpack {archive}: {err}") from err
+        os.unlink(archive)
+        self.note(dest, "release unpacked")
+
+    def apply(self, account=None, entries=(), prune=(), check_command=None, versions=None, service=None,
+              prior_triggers=(), health=None, release=None, unpack=None):
+        self.triggers.update(prior_triggers or [])
+        appliers = {"directory": self.apply_directory, "file": self.apply_file, "link": self.apply_link,
+                    "absent": lambda entry, path, triggers: self.apply_absent(path, triggers)}
+        if release and not self.check_mode and not os.path.exists(release) and unpack and os.path.exists(unpack["archive"]):
+            self.unpack(unpack)
+        if release and not self.check_mode and not os.path.exists(release):
+            return {"changed": False, "changes": [], "triggers": sorted(self.triggers), "deferred": True, "healthy": False}
+        try:
+            if account:
+                self.ensure_account(account)
+            for entry in entries:
+                path = os.path.normpath(entry["path"])
+                if not os.path.isabs(path):
+                    raise Failed(f"{entry['path']}: paths must be absolute")
+                appliers[entry.get("state") or "file"](entry, path, entry.get("triggers") or [])
+            managed = {os.path.normpath(e["path"]) for e in entries}
+            for spec in prune:
+                self.prune(spec, managed)
+            if check_command and self.changes and not self.check_mode:
+                self.command(list(check_command), "the check of the complete configuration")
+        except (Failed, OSError) as err:
+            self.rollback()
+            raise Failed(str(err)) from err
+        if versions:
+            self.prune_versions(versions)
+        result = {"changes": self.changes, "triggers": sorted(self.triggers), "deferred": False}
+        if service:
+            result["service"] = self.ensure_service(service)
+        started = result.get("service", {}).get("started_now", False)
+        result["healthy"] = bool(health) and self.verify_health(health, (service or {}).get("name"), started)
+        result["triggers"] = sorted(self.triggers)
+        result["changed"] = bool(self.changes)
+        return result
+
+    def rollback(self):
+        for step in reversed(self.undo):
+            try:
+                step()
+            except OSError:
+                pass  # best effort: the failure itself is reported
+        self.undo = []
+
+
+def main():
+    entry_options = dict(
+        path=dict(type="str", required=True),
+        state=dict(type="str", default="file", choices=["file", "directory", "link", "absent"]),
+        content=dict(type="str"), src=dict(type="str"), owner=dict(type="str"), group=dict(type="str"),
+        mode=dict(type="str"), validate=dict(type="str"), diff=dict(type="bool", default=True),
+        triggers=dict(type="list", elements="str", default=[]),
+    )
+    module = AnsibleModule(
+        argument_spec=dict(
+            release=dict(type="str"),
+            unpack=dict(type="dict", options=dict(archive=dict(type="str", required=True), dest=dict(type="str", required=True))),
+            account=dict(type="dict", options=dict(user=dict(type="str", required=True), group=dict(type="str"),
+                                                   home=dict(type="str", default="/nonexistent"),
+                                                   shell=dict(type="str", default="/usr/sbin/nologin"))),
+            entries=dict(type="list", elements="dict", default=[], options=entry_options),
+            secret_entries=dict(type="list", elements="dict", default=[],
+                                options=dict(entry_options, content=dict(type="str", no_log=True))),
+            prune=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="str", required=True), recurse=dict(type="bool", default=False),
+                keep=dict(type="list", elements="str", default=[]),
+                triggers=dict(type="list", elements="str", default=[]))),
+            check_command=dict(type="list", elements="str"),
+            versions=dict(type="dict", options=dict(root=dict(type="str", required=True),
+                                                    link=dict(type="str", required=True),
+                                                    keep=dict(type="int", default=2))),
+            service=dict(type="dict", options=dict(name=dict(type="str", required=True),
+                                                   enabled=dict(type="bool", default=True),
+                                                   started=dict(type="bool", default=True))),
+            prior_triggers=dict(type="list", elements="str", default=[]),
+            health=dict(type="dict", options=dict(
+                url=dict(type="str", required=True), status=dict(type="int", default=200), ca_path=dict(type="str"),
+                user=dict(type="str"), password=dict(type="str", no_log=True), retries=dict(type="int", default=30),
+                delay=dict(type="float", default=1), timeout=dict(type="int", default=5), metrics_url=dict(type="str"),
+                reload_metric=dict(type="str", default=""), reloaded_since=dict(type="float", default=0))),
+        ),
+        supports_check_mode=True,
+    )
+    applier = Applier(lambda argv: module.run_command(argv), module.check_mode, module._diff)
+    try:
+        result = applier.apply(module.params["account"], module.params["secret_entries"] + module.params["entries"],
+                               module.params["prune"],
+                               module.params["check_command"], module.params["versions"], module.params["service"],
+                               module.params["prior_triggers"], module.params["health"], module.params["release"],
+                               module.params["unpack"])
+    except Failed as err:
+        module.fail_json(msg=str(err), changes=applier.changes)
+    result["architecture"] = platform.machine()
+    if applier.diffs:
+        result["diff"] = applier.diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

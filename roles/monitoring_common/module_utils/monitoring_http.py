@@ -1,0 +1,81 @@
+# -*- coding: utf-8 -*-
+# Apache-2.0, monitoring-stack
+"""HTTP(S) health checks of the monitoring services, shared by monitoring_health and monitoring_files."""
+
+from __future__ import annotations
+
+import base64
+import re
+import ssl
+import time
+import urllib.error
+import urllib.request
+
+
+def fetch(url, ca_path=None, user=None, password=None, timeout=5):
+    """(status, body) of one GET; status 0 and the reason when there is no HTTP answer."""
+    request = urllib.request.Request(url)
+    if user:
+        token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    context = ssl.create_default_context(cafile=ca_path) if url.startswith("https://") else None
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError, ssl.SSLError) as err:
+        return 0, str(getattr(err, "reason", err))
+
+
+def metric(body, name):
+    """Value of an unlabelled sample `name` in Prometheus text format, else None."""
+    match = re.search(rf"(?m)^{re.escape(name)} (\S+)", body)
+    return float(match.group(1)) if match else None
+
+
+def reload_ok(body, prefix, since):
+    return metric(body, f"{prefix}_successful") == 1 and (metric(body, f"{prefix}_success_timestamp_seconds") or 0) >= since
+
+
+def poll(check, retries, delay, sleep=time.sleep):
+    """Run check() until it returns (True, ...) or the attempts run out; returns (ok, attempts, last)."""
+    last = None
+    for attempt in range(1, max(retries, 1) + 1):
+        ok, last = check()
+        if ok:
+            return True, attempt, last
+        if attempt < retries:
+            sleep(delay)
+    return False, max(retries, 1), last
+
+
+def check_health(spec, sleep=time.sleep):
+    """Poll spec["url"] until it answers spec["status"]; with spec["reload_metric"], also until the service
+    reports its configuration loaded (at or after spec["reloaded_since"]). Returns (ok, message, status, attempts)."""
+    retries, delay = spec.get("retries") or 30, spec.get("delay") or 1
+    want, prefix = spec.get("status") or 200, spec.get("reload_metric") or ""
+    since = float(spec.get("reloaded_since") or 0)
+
+    def get(url):
+        return fetch(url, spec.get("ca_path"), spec.get("user"), spec.get("password"), spec.get("timeout") or 5)
+
+    def answered():
+        status, body = get(spec["url"])
+        return status == want, (status, body)
+
+    def loaded():
+        status, body = get(spec["metrics_url"])
+        return status == 200 and reload_ok(body, prefix, since), (status, body)
+
+    ok, attempts, (status, body) = poll(answered, retries, delay, sleep)
+    if not ok:
+        return False, (f"no healthy answer from {spec['url']} after {attempts} attempts: "
+                       f"{'HTTP ' + str(status) if status else body}"), status, attempts
+    if prefix:
+        ok, more, (status, body) = poll(loaded, retries, delay, sleep)
+        attempts += more
+        if not ok:
+            return False, (f"{spec['url']} answers, but the configuration on disk is not the one loaded "
+                           f"({prefix}_successful is not 1 since {since:.0f})"), status, attempts
+    return True, "healthy", status, attempts

@@ -1,0 +1,226 @@
+"""The shared module that applies a component's files in one pass, run against a temporary directory."""
+import os
+import subprocess
+
+import pytest
+from monitoring_files import Applier, Failed
+
+
+def run(argv):
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def apply(check_mode=False, **options):
+    applier = Applier(run, check_mode=check_mode, want_diff=True)
+    return applier, applier.apply(**options)
+
+
+def read(path):
+    return path.read_text()
+
+
+def test_creates_directories_files_and_links_once(tmp_path):
+    entries = [
+        {"path": str(tmp_path / "etc/app"), "state": "directory", "mode": "0750"},
+        {"path": str(tmp_path / "etc/app/app.yml"), "content": "a: 1\n", "mode": "0640", "triggers": ["reload"]},
+        {"path": str(tmp_path / "bin/app"), "state": "link", "src": "/opt/app/current/app", "triggers": ["restart"]},
+    ]
+    _, first = apply(entries=entries)
+    assert first["changed"] and first["triggers"] == ["reload", "restart"]
+    assert oct((tmp_path / "etc/app").stat().st_mode & 0o777) == "0o750"
+    assert oct((tmp_path / "etc/app/app.yml").stat().st_mode & 0o777) == "0o640"
+    assert os.readlink(tmp_path / "bin/app") == "/opt/app/current/app"
+    _, second = apply(entries=entries)
+    assert second == {"changed": False, "changes": [], "triggers": [], "deferred": False, "healthy": False}
+
+
+def test_check_mode_reports_without_writing(tmp_path):
+    target = tmp_path / "app.yml"
+    target.write_text("old\n")
+    applier, result = apply(check_mode=True, entries=[{"path": str(target), "content": "new\n"}])
+    assert result["changed"]
+    assert read(target) == "old\n"
+    assert applier.diffs == [{"before_header": str(target), "after_header": str(target), "before": "old\n", "after": "new\n"}]
+
+
+def test_hidden_diff(tmp_path):
+    applier, _ = apply(entries=[{"path": str(tmp_path / "secret"), "content": "hunter2", "diff": False}])
+    assert "hunter2" not in str(applier.diffs)
+
+
+def test_mode_change_alone_is_a_change(tmp_path):
+    target = tmp_path / "f"
+    target.write_text("x")
+    target.chmod(0o600)
+    _, result = apply(entries=[{"path": str(target), "content": "x", "mode": "0644"}])
+    assert result["changed"] and oct(target.stat().st_mode & 0o777) == "0o644"
+
+
+def test_unset_mode_keeps_the_existing_one(tmp_path):
+    target = tmp_path / "d"
+    target.mkdir(mode=0o711)
+    _, result = apply(entries=[{"path": str(target), "state": "directory"}])
+    assert not result["changed"] and oct(target.stat().st_mode & 0o777) == "0o711"
+
+
+def test_refused_file_undoes_the_whole_run(tmp_path):
+    good, bad = tmp_path / "rules.yml", tmp_path / "main.yml"
+    good.write_text("old rules\n")
+    entries = [{"path": str(tmp_path / "new-dir"), "state": "directory"},
+               {"path": str(good), "content": "new rules\n"},
+               {"path": str(bad), "content": "broken\n", "validate": "grep -q valid %s"}]
+    with pytest.raises(Failed, match="validation of .*main.yml"):
+        apply(entries=entries)
+    assert read(good) == "old rules\n"
+    assert not bad.exists() and not (tmp_path / "new-dir").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rules.yml"]  # no temporary files left
+
+
+def test_failed_check_command_undoes_the_run(tmp_path):
+    target = tmp_path / "a.yml"
+    target.write_text("before\n")
+    with pytest.raises(Failed, match="complete configuration"):
+        apply(entries=[{"path": str(target), "content": "after\n"}], check_command=["false"])
+    assert read(target) == "before\n"
+
+
+def test_check_command_runs_only_on_change(tmp_path):
+    target = tmp_path / "a.yml"
+    target.write_text("same\n")
+    _, result = apply(entries=[{"path": str(target), "content": "same\n"}], check_command=["false"])
+    assert not result["changed"]
+
+
+def test_nothing_changes_until_the_release_is_unpacked(tmp_path):
+    binary = tmp_path / "opt/app/1.0/app"
+    entries = [{"path": str(tmp_path / "etc/app"), "state": "directory"},
+               {"path": str(tmp_path / "current"), "state": "link", "src": str(binary.parent)}]
+    _, first = apply(entries=entries, release=str(binary))
+    assert first["deferred"] and not first["changed"] and list(tmp_path.iterdir()) == []
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\n")
+    _, second = apply(entries=entries, release=str(binary))
+    assert not second["deferred"] and (tmp_path / "etc/app").is_dir()
+    assert os.readlink(tmp_path / "current") == str(binary.parent)
+
+
+def test_check_mode_does_not_wait_for_the_release(tmp_path):
+    _, result = apply(check_mode=True, entries=[{"path": str(tmp_path / "a"), "content": "x"}], release=str(tmp_path / "missing"))
+    assert result["changed"] and not result["deferred"]
+
+
+def test_prune_removes_unmanaged_files_only_in_listed_directories(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "stale.yml").write_text("old")
+    (rules / "kept.yml").write_text("k")
+    (rules / "sub").mkdir()
+    entries = [{"path": str(rules / "kept.yml"), "content": "k"}]
+    _, result = apply(entries=entries, prune=[{"path": str(rules), "triggers": ["reload"]}])
+    assert result["triggers"] == ["reload"]
+    assert sorted(p.name for p in rules.iterdir()) == ["kept.yml", "sub"]
+
+
+def test_recursive_prune_keeps_folders_with_managed_files(tmp_path):
+    boards = tmp_path / "dashboards"
+    for rel in ("Hosts/a.json", "Hosts/old.json", "Gone/b.json"):
+        (boards / rel).parent.mkdir(parents=True, exist_ok=True)
+        (boards / rel).write_text("{}")
+    entries = [{"path": str(boards / "Hosts/a.json"), "content": "{}"}]
+    apply(entries=entries, prune=[{"path": str(boards), "recurse": True}])
+    assert sorted(str(p.relative_to(boards)) for p in boards.rglob("*")) == ["Hosts", "Hosts/a.json"]
+
+
+def test_keep_protects_paths_written_by_another_call(tmp_path):
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "token").write_text("t")
+    _, result = apply(prune=[{"path": str(secrets), "keep": [str(secrets / "token")]}])
+    assert not result["changed"] and (secrets / "token").exists()
+
+
+def test_old_versions_are_removed_when_the_link_moves(tmp_path):
+    root = tmp_path / "opt/app"
+    for version, age in (("1.0", 300), ("1.5", 200), ("2.0", 100)):
+        (root / version).mkdir(parents=True)
+        os.utime(root / version, (os.path.getatime(root), os.path.getmtime(root) - age))
+    (root / "current").symlink_to(root / "1.5")
+    entries = [{"path": str(root / "current"), "state": "link", "src": str(root / "2.0")}]
+    _, result = apply(entries=entries, versions={"root": str(root), "link": str(root / "current"), "keep": 2})
+    assert sorted(p.name for p in root.iterdir()) == ["1.5", "2.0", "current"]
+    assert any("1.0: old version removed" in c for c in result["changes"])
+
+
+def test_a_directory_where_a_file_belongs_is_refused(tmp_path):
+    (tmp_path / "x").mkdir()
+    with pytest.raises(Failed, match="is a directory"):
+        apply(entries=[{"path": str(tmp_path / "x"), "content": "y"}])
+
+
+def test_bad_mode_is_a_clear_error(tmp_path):
+    with pytest.raises(Failed, match="not an octal mode"):
+        apply(entries=[{"path": str(tmp_path / "x"), "content": "y", "mode": "rw-r--r--"}])
+
+
+def make_release(tmp_path, name="app-1.0.linux-amd64"):
+    """A release archive with a top directory, as upstream publishes them."""
+    import io
+    import tarfile
+    archive = tmp_path / "release.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for member, data, mode in ((f"{name}/app", b"#!/bin/sh\n", 0o755), (f"{name}/LICENSE", b"text", 0o644)):
+            info = tarfile.TarInfo(member)
+            info.size, info.mode, info.uid, info.gid = len(data), mode, 1234, 1234
+            tar.addfile(info, io.BytesIO(data))
+    return archive
+
+
+def test_unpacks_the_release_then_applies(tmp_path):
+    archive, version_dir = make_release(tmp_path), tmp_path / "opt/app/1.0"
+    entries = [{"path": str(tmp_path / "current"), "state": "link", "src": str(version_dir)}]
+    _, result = apply(entries=entries, release=str(version_dir / "app"),
+                      unpack={"archive": str(archive), "dest": str(version_dir)})
+    assert not result["deferred"] and (version_dir / "app").read_text() == "#!/bin/sh\n"
+    assert oct((version_dir / "app").stat().st_mode & 0o777) == "0o755"
+    assert (version_dir / "app").stat().st_uid == os.getuid()  # not the archive's owner
+    assert not archive.exists() and not (tmp_path / "opt/app/1.0.unpacking").exists()
+    assert os.readlink(tmp_path / "current") == str(version_dir)
+
+
+def test_without_the_archive_nothing_changes(tmp_path):
+    version_dir = tmp_path / "opt/app/1.0"
+    _, result = apply(entries=[{"path": str(tmp_path / "etc"), "state": "directory"}], release=str(version_dir / "app"),
+                      unpack={"archive": str(tmp_path / "missing.tar.gz"), "dest": str(version_dir)})
+    assert result["deferred"] and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_unsafe_archive_is_refused(tmp_path):
+    import io
+    import tarfile
+    archive = tmp_path / "evil.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("top/../../escape")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(Failed, match="unsafe path"):
+        apply(release=str(tmp_path / "v/app"), unpack={"archive": str(archive), "dest": str(tmp_path / "v")})
+    assert not (tmp_path / "escape").exists() and not (tmp_path / "v").exists()
+
+
+def test_health_is_checked_when_nothing_is_queued(tmp_path, monkeypatch):
+    import monitoring_files
+    calls = []
+    monkeypatch.setattr(monitoring_files, "check_health", lambda spec: (calls.append(spec) or (True, "healthy", 200, 1)))
+    target = tmp_path / "a.yml"
+    target.write_text("same\n")
+    _, quiet = apply(entries=[{"path": str(target), "content": "same\n"}], health={"url": "http://x/"})
+    _, queued = apply(entries=[{"path": str(target), "content": "new\n", "triggers": ["reload"]}], health={"url": "http://x/"})
+    assert quiet["healthy"] and not queued["healthy"] and len(calls) == 1
+
+
+def test_an_unhealthy_service_fails_the_run(tmp_path, monkeypatch):
+    import monitoring_files
+    monkeypatch.setattr(monitoring_files, "check_health", lambda spec: (False, "no healthy answer from http://x/", 0, 30))
+    with pytest.raises(Failed, match="is not healthy: no healthy answer"):
+        apply(health={"url": "http://x/"})
