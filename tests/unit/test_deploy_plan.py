@@ -3,7 +3,7 @@ import http.server
 import threading
 
 import pytest
-from monitoring_common import (monitoring_common_problems, monitoring_deploy_outcome, monitoring_deploy_plan,
+from monitoring_common import (monitoring_common_problems, monitoring_deploy_plan,
                                monitoring_health_spec)
 from monitoring_http import check_health
 from node_exporter import node_exporter_collector_flags, node_exporter_problems
@@ -40,11 +40,11 @@ def test_plan_orders_release_before_component_files_and_unit():
     assert plan["release"] == "/opt/app/1.0/app"
     assert plan["unpack"] == {"archive": "/var/tmp/monitoring-release-app-1.0.tar.gz", "dest": "/opt/app/1.0"}
     assert plan["versions"] == {"root": "/opt/app", "link": "/opt/app/current", "keep": 2}
-    assert not plan["has_secrets"]
+    assert not [e for e in plan["secret_entries"] if "content" in e]
     assert plan["health"]["url"] == "http://127.0.0.1:9100/metrics"
 
 
-def test_secrets_go_to_the_unlogged_run_and_stay_when_pruning(tmp_path):
+def test_secrets_are_masked_entries_and_stay_when_pruning(tmp_path):
     key = tmp_path / "host.key"
     key.write_text("KEY")
     plan = monitoring_deploy_plan(inputs(tls_key_src=str(key), web=dict(inputs()["web"], users={"prometheus": "pw"}),
@@ -53,7 +53,6 @@ def test_secrets_go_to_the_unlogged_run_and_stay_when_pruning(tmp_path):
     assert secret["/etc/app/tls/server.key"]["content"] == "KEY" and secret["/etc/app/tls/server.key"]["diff"] is False
     assert "/etc/app/web-config.yml" in secret and "/etc/app/web-config.yml" not in paths(plan["entries"])
     assert "pw" not in str(plan["entries"])
-    assert plan["has_secrets"]
     assert set(plan["prune"][0]["keep"]) == {"/etc/app/tls/server.key", "/etc/app/web-config.yml", "/etc/app/secrets/token"}
     assert plan["health"]["user"] == "prometheus" and plan["health"]["password"] == "pw"
 
@@ -76,17 +75,6 @@ def test_packaged_service_gets_a_dropin_and_no_release():
     assert paths(plan["entries"]) == ["/etc/app", "/etc/app/app.yml", "/etc/systemd/system/app-server.service.d",
                                       "/etc/systemd/system/app-server.service.d/10-hardening.conf"]
     assert plan["release"] is None and plan["account"] is None and plan["service"]["name"] == "app-server"
-
-
-def test_outcome_restart_beats_reload_and_needs_a_running_service():
-    running = {"triggers": ["reload"], "service": {"was_active": True}, "healthy": False}
-    assert monitoring_deploy_outcome([{"skipped": True}, running], "Restart app", "Reload app")["due"] == ["Reload app"]
-    both = [{"triggers": ["restart"]}, running]
-    assert monitoring_deploy_outcome(both, "Restart app", "Reload app")["due"] == ["Restart app"]
-    started = {"triggers": ["restart"], "service": {"was_active": False}, "healthy": True}
-    outcome = monitoring_deploy_outcome([started], "Restart app", "Reload app")
-    assert outcome["due"] == [] and outcome["healthy"]
-    assert monitoring_deploy_outcome([running], "Restart app", "")["due"] == []  # no reload handler: nothing due
 
 
 def test_health_spec_for_ipv6_and_a_named_host():

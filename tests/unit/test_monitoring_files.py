@@ -32,7 +32,7 @@ def test_creates_directories_files_and_links_once(tmp_path):
     assert oct((tmp_path / "etc/app/app.yml").stat().st_mode & 0o777) == "0o640"
     assert os.readlink(tmp_path / "bin/app") == "/opt/app/current/app"
     _, second = apply(entries=entries)
-    assert second == {"changed": False, "changes": [], "triggers": [], "deferred": False, "healthy": False}
+    assert second == {"changed": False, "changes": [], "triggers": [], "deferred": False, "healthy": False, "pending": ""}
 
 
 def test_check_mode_reports_without_writing(tmp_path):
@@ -224,3 +224,17 @@ def test_an_unhealthy_service_fails_the_run(tmp_path, monkeypatch):
     monkeypatch.setattr(monitoring_files, "check_health", lambda spec: (False, "no healthy answer from http://x/", 0, 30))
     with pytest.raises(Failed, match="is not healthy: no healthy answer"):
         apply(health={"url": "http://x/"})
+
+
+def test_handlers_are_left_only_what_a_running_service_needs(tmp_path):
+    def systemctl(active):
+        def run_command(argv):
+            return (0 if active or argv[1] != "is-active" else 3), "", ""
+        return run_command
+    cases = [(True, ["reload"], "reload"), (True, ["reload", "restart"], "restart"), (False, ["restart"], ""),
+             (True, [], "")]
+    for number, (active, triggers, pending) in enumerate(cases):
+        entry = {"path": str(tmp_path / f"app{number}.yml"), "content": "a: 1\n", "triggers": triggers}
+        result = Applier(systemctl(active)).apply(entries=[entry], service={"name": "app"})
+        assert result["pending"] == pending, (active, triggers)
+        assert result["service"]["started_now"] is not active

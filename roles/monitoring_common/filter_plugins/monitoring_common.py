@@ -176,7 +176,7 @@ def monitoring_deploy_plan(spec):
     """What deploy.yml hands to monitoring_files, from one component's inputs (defaults/main.yml, vars/main.yml).
 
     Built here rather than in Jinja: every forked worker compiles each template it touches again, and this plan is
-    made on every host on every run. Returns release, account, secret_entries, has_secrets, entries, prune, versions,
+    made on every host on every run. Returns release, account, secret_entries, entries, prune, versions,
     service and health.
     """
     name, group, conf = spec["name"], spec["group"], spec["config_dir"]
@@ -222,7 +222,6 @@ def monitoring_deploy_plan(spec):
         "unpack": unpack,
         "account": {"user": spec["user"], "group": group, "home": spec["home"]} if spec["account"] else None,
         "secret_entries": secret,
-        "has_secrets": any("content" in entry for entry in secret),
         "entries": dirs + ([] if key else tls) + release + ([] if web_secret else web) + list(spec["files"]) + units,
         "prune": [dict(p, keep=[e["path"] for e in secret if "content" in e]) for p in spec["prune"]],
         "versions": versions,
@@ -231,17 +230,6 @@ def monitoring_deploy_plan(spec):
                                               ca=f"{tls_dir}/ca.crt" if spec["tls_ca_src"] else ""))
         if spec["health"]["listen_address"] else None,
     }
-
-
-def monitoring_deploy_outcome(runs, restart_handler="", reload_handler=""):
-    """What the monitoring_files runs of one deploy changed: triggers, whether the service answered the health
-    check of the last run, and the handlers due: restart or reload, only for a service that was running before."""
-    runs = [r for r in runs if isinstance(r, dict)]
-    triggers = sorted({t for r in runs for t in r.get("triggers") or []})
-    services = [r["service"] for r in runs if isinstance(r.get("service"), dict)]
-    was_active = bool(services and services[-1].get("was_active"))
-    due = restart_handler if "restart" in triggers else reload_handler if "reload" in triggers else ""
-    return {"triggers": triggers, "healthy": bool(runs and runs[-1].get("healthy")), "due": [due] if due and was_active else []}
 
 
 def monitoring_health_host(listen_address):
@@ -329,7 +317,6 @@ class FilterModule:
             "monitoring_common_problems": monitoring_common_problems,
             "monitoring_systemd_unit": monitoring_systemd_unit,
             "monitoring_deploy_plan": monitoring_deploy_plan,
-            "monitoring_deploy_outcome": monitoring_deploy_outcome,
             "monitoring_release_archive": monitoring_release_archive,
             "monitoring_health_spec": monitoring_health_spec,
             "monitoring_systemd_quote": monitoring_systemd_quote,

@@ -14,7 +14,15 @@ description:
     C(distribution), C(distribution_major_version), C(default_ipv4), C(all_ipv4_addresses) and C(date_time.epoch)
     in C(ansible_facts), with the names and shapes of M(ansible.builtin.setup).
   - A full fact gathering costs several times more per host; the roles work with either.
-options: {}
+  - Also reads one file (O(read)), so a role that needs both costs one round trip.
+options:
+  gather:
+    description: Set the facts.
+    type: bool
+    default: true
+  read:
+    description: A file whose content (base64) is returned in RV(content); empty when it does not exist.
+    type: path
 author: monitoring-stack
 """
 
@@ -24,10 +32,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-ansible_facts: {description: The facts listed above., type: dict, returned: always}
+ansible_facts: {description: The facts listed above., type: dict, returned: when O(gather) is true}
+content: {description: The base64 content of O(read)., type: str, returned: when O(read) is given}
 """
 
+import base64
+import os
 import platform
+import shutil
 import socket
 import time
 
@@ -80,8 +92,12 @@ def ipv4_facts(addr_output, route_output):
     return {"all_ipv4_addresses": addresses, "default_ipv4": default}
 
 
-def main():
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+def which(name):
+    """A command's path on the usual system paths (also sbin, which a non-login PATH may lack)."""
+    return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin", "/sbin", "/bin"]))
+
+
+def host_facts(run_command):
     node = platform.node()
     facts = {"architecture": platform.machine(), "nodename": node, "hostname": node.split(".")[0],
              "fqdn": socket.getfqdn(), "date_time": {"epoch": str(int(time.time()))}, "system": platform.system()}
@@ -90,11 +106,33 @@ def main():
             facts.update(distribution_facts(os_release(handle.read())))
     except OSError:
         facts.update(os_family="", distribution="", distribution_major_version="NA")
-    ip = module.get_bin_path("ip")
-    addr = module.run_command([ip, "-4", "-o", "addr", "show"])[1] if ip else ""
-    route = module.run_command([ip, "-4", "route", "get", "192.0.2.1"])[1] if ip else ""
+    ip = which("ip")
+    addr = run_command([ip, "-4", "-o", "addr", "show"])[1] if ip else ""
+    route = run_command([ip, "-4", "route", "get", "192.0.2.1"])[1] if ip else ""
     facts.update(ipv4_facts(addr, route))
-    module.exit_json(changed=False, ansible_facts=facts)
+    return facts
+
+
+ARGUMENT_SPEC = {"gather": {"type": "bool", "default": True}, "read": {"type": "path"}}
+
+
+def run(params, check_mode, want_diff, run_command):
+    """Facts and file content for validated parameters."""
+    result = {"changed": False}
+    if params["gather"]:
+        result["ansible_facts"] = host_facts(run_command)
+    if params.get("read"):
+        try:
+            with open(params["read"], "rb") as handle:
+                result["content"] = base64.b64encode(handle.read()).decode()
+        except FileNotFoundError:
+            result["content"] = ""
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.exit_json(**run(module.params, module.check_mode, module._diff, module.run_command))
 
 
 if __name__ == "__main__":

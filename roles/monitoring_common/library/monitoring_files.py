@@ -61,7 +61,7 @@ options:
   secret_entries:
     description: >-
       Entries as O(entries), applied before them, whose O(entries[].content) is never shown (masked in the
-      arguments and anywhere in the output); paths and check messages stay readable.
+      arguments and anywhere in the output) and never diffed; paths and check messages stay readable.
     type: list
     elements: dict
     default: []
@@ -96,16 +96,16 @@ options:
       name: {description: Unit name., type: str, required: true}
       enabled: {description: Enable the unit at boot., type: bool, default: true}
       started: {description: Start the unit when it is not running., type: bool, default: true}
-  prior_triggers:
-    description: Triggers of earlier runs for the same component (the secret files); they count as this run's.
-    type: list
-    elements: str
-    default: []
   health:
     description: >-
       When nothing is left for a restart or reload, check that the service answers (module_utils monitoring_http,
       the options of monitoring_health) and fail with its journal when it does not; RV(healthy) tells the role
       that its own health check after the handlers is not needed.
+    type: dict
+  plan:
+    description: >-
+      The options above in one mapping, as the monitoring_deploy_plan filter builds them (one template per task
+      instead of one per option); its values take precedence.
     type: dict
 author: monitoring-stack
 """
@@ -127,6 +127,10 @@ triggers: {description: Triggers of the entries that changed., type: list, eleme
 deferred: {description: Nothing was changed because O(release) is missing; run again once it is unpacked., type: bool, returned: always}
 architecture: {description: The host's machine type (as ansible_facts.architecture), for the release archive., type: str, returned: always}
 healthy: {description: The service answered the health check of this run., type: bool, returned: always}
+pending:
+  description: What the role's handlers still have to do (restart or reload, or empty); only for a service that was running.
+  type: str
+  returned: always
 service:
   description: The unit's state before this run (was_active) and whether this run started it.
   type: dict
@@ -516,14 +520,14 @@ class Applier:
         self.note(dest, "release unpacked")
 
     def apply(self, account=None, entries=(), prune=(), check_command=None, versions=None, service=None,
-              prior_triggers=(), health=None, release=None, unpack=None):
-        self.triggers.update(prior_triggers or [])
+              health=None, release=None, unpack=None):
         appliers = {"directory": self.apply_directory, "file": self.apply_file, "link": self.apply_link,
                     "absent": lambda entry, path, triggers: self.apply_absent(path, triggers)}
         if release and not self.check_mode and not os.path.exists(release) and unpack and os.path.exists(unpack["archive"]):
             self.unpack(unpack)
         if release and not self.check_mode and not os.path.exists(release):
-            return {"changed": False, "changes": [], "triggers": sorted(self.triggers), "deferred": True, "healthy": False}
+            return {"changed": False, "changes": [], "triggers": sorted(self.triggers), "deferred": True, "healthy": False,
+                    "pending": ""}
         try:
             if account:
                 self.ensure_account(account)
@@ -548,6 +552,9 @@ class Applier:
         started = result.get("service", {}).get("started_now", False)
         result["healthy"] = bool(health) and self.verify_health(health, (service or {}).get("name"), started)
         result["triggers"] = sorted(self.triggers)
+        # What the role's handlers still have to do: only a service that was running needs them.
+        was_active = result.get("service", {}).get("was_active", False)
+        result["pending"] = next((t for t in ("restart", "reload") if t in self.triggers and was_active), "")
         result["changed"] = bool(self.changes)
         return result
 
@@ -560,56 +567,66 @@ class Applier:
         self.undo = []
 
 
-def main():
-    entry_options = dict(
-        path=dict(type="str", required=True),
-        state=dict(type="str", default="file", choices=["file", "directory", "link", "absent"]),
-        content=dict(type="str"), src=dict(type="str"), owner=dict(type="str"), group=dict(type="str"),
-        mode=dict(type="str"), validate=dict(type="str"), diff=dict(type="bool", default=True),
-        triggers=dict(type="list", elements="str", default=[]),
-    )
-    module = AnsibleModule(
-        argument_spec=dict(
-            release=dict(type="str"),
-            unpack=dict(type="dict", options=dict(archive=dict(type="str", required=True), dest=dict(type="str", required=True))),
-            account=dict(type="dict", options=dict(user=dict(type="str", required=True), group=dict(type="str"),
-                                                   home=dict(type="str", default="/nonexistent"),
-                                                   shell=dict(type="str", default="/usr/sbin/nologin"))),
-            entries=dict(type="list", elements="dict", default=[], options=entry_options),
-            secret_entries=dict(type="list", elements="dict", default=[],
-                                options=dict(entry_options, content=dict(type="str", no_log=True))),
-            prune=dict(type="list", elements="dict", default=[], options=dict(
-                path=dict(type="str", required=True), recurse=dict(type="bool", default=False),
-                keep=dict(type="list", elements="str", default=[]),
-                triggers=dict(type="list", elements="str", default=[]))),
-            check_command=dict(type="list", elements="str"),
-            versions=dict(type="dict", options=dict(root=dict(type="str", required=True),
-                                                    link=dict(type="str", required=True),
-                                                    keep=dict(type="int", default=2))),
-            service=dict(type="dict", options=dict(name=dict(type="str", required=True),
-                                                   enabled=dict(type="bool", default=True),
-                                                   started=dict(type="bool", default=True))),
-            prior_triggers=dict(type="list", elements="str", default=[]),
-            health=dict(type="dict", options=dict(
-                url=dict(type="str", required=True), status=dict(type="int", default=200), ca_path=dict(type="str"),
-                user=dict(type="str"), password=dict(type="str", no_log=True), retries=dict(type="int", default=30),
-                delay=dict(type="float", default=1), timeout=dict(type="int", default=5), metrics_url=dict(type="str"),
-                reload_metric=dict(type="str", default=""), reloaded_since=dict(type="float", default=0))),
-        ),
-        supports_check_mode=True,
-    )
-    applier = Applier(lambda argv: module.run_command(argv), module.check_mode, module._diff)
+ENTRY_OPTIONS = dict(
+    path=dict(type="str", required=True),
+    state=dict(type="str", default="file", choices=["file", "directory", "link", "absent"]),
+    content=dict(type="str"), src=dict(type="str"), owner=dict(type="str"), group=dict(type="str"),
+    mode=dict(type="str"), validate=dict(type="str"), diff=dict(type="bool", default=True),
+    triggers=dict(type="list", elements="str", default=[]),
+)
+# The options a plan (monitoring_deploy_plan) may carry; given alone or inside O(plan).
+PLANNED = dict(
+    release=dict(type="str"),
+    unpack=dict(type="dict", options=dict(archive=dict(type="str", required=True), dest=dict(type="str", required=True))),
+    account=dict(type="dict", options=dict(user=dict(type="str", required=True), group=dict(type="str"),
+                                           home=dict(type="str", default="/nonexistent"),
+                                           shell=dict(type="str", default="/usr/sbin/nologin"))),
+    entries=dict(type="list", elements="dict", default=[], options=ENTRY_OPTIONS),
+    secret_entries=dict(type="list", elements="dict", default=[],
+                        options=dict(ENTRY_OPTIONS, content=dict(type="str", no_log=True))),
+    prune=dict(type="list", elements="dict", default=[], options=dict(
+        path=dict(type="str", required=True), recurse=dict(type="bool", default=False),
+        keep=dict(type="list", elements="str", default=[]),
+        triggers=dict(type="list", elements="str", default=[]))),
+    versions=dict(type="dict", options=dict(root=dict(type="str", required=True),
+                                            link=dict(type="str", required=True),
+                                            keep=dict(type="int", default=2))),
+    service=dict(type="dict", options=dict(name=dict(type="str", required=True),
+                                           enabled=dict(type="bool", default=True),
+                                           started=dict(type="bool", default=True))),
+    health=dict(type="dict", options=dict(
+        url=dict(type="str", required=True), status=dict(type="int", default=200), ca_path=dict(type="str"),
+        user=dict(type="str"), password=dict(type="str", no_log=True), retries=dict(type="int", default=30),
+        delay=dict(type="float", default=1), timeout=dict(type="int", default=5), metrics_url=dict(type="str"),
+        reload_metric=dict(type="str", default=""), reloaded_since=dict(type="float", default=0))),
+)
+ARGUMENT_SPEC = dict(PLANNED, plan=dict(type="dict", options=PLANNED), check_command=dict(type="list", elements="str"))
+
+
+def run(params, check_mode, want_diff, run_command):
+    """The module's work on validated parameters; the result, with failed and msg when a step failed."""
+    params = dict(params)
+    params.update({key: value for key, value in (params.pop("plan", None) or {}).items() if value is not None})
+    # Secret contents never reach a diff, not even the old content that no_log does not know.
+    secrets = [dict(entry, diff=False) for entry in params.get("secret_entries") or []]
+    applier = Applier(run_command, check_mode, want_diff)
     try:
-        result = applier.apply(module.params["account"], module.params["secret_entries"] + module.params["entries"],
-                               module.params["prune"],
-                               module.params["check_command"], module.params["versions"], module.params["service"],
-                               module.params["prior_triggers"], module.params["health"], module.params["release"],
-                               module.params["unpack"])
+        result = applier.apply(params.get("account"), secrets + (params.get("entries") or []), params.get("prune") or [],
+                               params.get("check_command"), params.get("versions"), params.get("service"),
+                               params.get("health"), params.get("release"), params.get("unpack"))
     except Failed as err:
-        module.fail_json(msg=str(err), changes=applier.changes)
+        return {"failed": True, "msg": str(err), "changes": applier.changes}
     result["architecture"] = platform.machine()
     if applier.diffs:
         result["diff"] = applier.diffs
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    result = run(module.params, module.check_mode, module._diff, module.run_command)
+    if result.pop("failed", False):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

@@ -54,24 +54,31 @@ except ImportError:  # unit tests import the module without Ansible's module run
     from monitoring_http import check_health
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            url=dict(type="str", required=True), status=dict(type="int", default=200),
-            ca_path=dict(type="str"), user=dict(type="str"), password=dict(type="str", no_log=True),
-            retries=dict(type="int", default=30), delay=dict(type="float", default=1), timeout=dict(type="int", default=5),
-            metrics_url=dict(type="str"), reload_metric=dict(type="str", default=""),
-            reloaded_since=dict(type="float", default=0),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    if module.check_mode:
-        module.exit_json(changed=False, skipped=True, msg="health is not checked in check mode", status=0, attempts=0)
-    ok, msg, status, attempts = check_health(p)
+ARGUMENT_SPEC = dict(
+    url=dict(type="str", required=True), status=dict(type="int", default=200),
+    ca_path=dict(type="str"), user=dict(type="str"), password=dict(type="str", no_log=True),
+    retries=dict(type="int", default=30), delay=dict(type="float", default=1), timeout=dict(type="int", default=5),
+    metrics_url=dict(type="str"), reload_metric=dict(type="str", default=""),
+    reloaded_since=dict(type="float", default=0),
+)
+
+
+def run(params, check_mode, want_diff, run_command):
+    """The check on validated parameters; the result, with failed and msg when the service is not healthy."""
+    if check_mode:
+        return {"changed": False, "skipped": True, "msg": "health is not checked in check mode", "status": 0, "attempts": 0}
+    ok, msg, status, attempts = check_health(params)
     if not ok:
-        module.fail_json(msg=msg, status=status, attempts=attempts)
-    module.exit_json(changed=False, status=status, attempts=attempts)
+        return {"failed": True, "msg": msg, "status": status, "attempts": attempts}
+    return {"changed": False, "status": status, "attempts": attempts}
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    result = run(module.params, module.check_mode, module._diff, module.run_command)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -44,5 +44,5 @@ def test_amtool_uses_tls_and_credentials(host):
 
 def test_password_absent_from_logs(hostvars):
     text = run_logs()
-    assert "Write the secret files of" in text
+    assert "Apply the files of" in text
     assert hostvars["test_admin_password"] not in text

@@ -49,7 +49,7 @@ def test_secret_files_not_world_readable(host):
 
 def test_passwords_absent_from_every_log(host, hostvars):
     text = run_logs()
-    assert "Write the secret files of" in text  # the converge output is really there
+    assert "Apply the files of" in text  # the converge output is really there
     for key in ("node_exporter_test_password", "node_exporter_test_password_rotated"):
         assert hostvars[key] not in text, key
     journal = host.check_output("journalctl --no-pager")

@@ -58,6 +58,6 @@ def test_credentials_kept_out_of_the_config(host, hostvars):
 
 def test_secrets_absent_from_logs(hostvars):
     text = run_logs()
-    assert "Write the secret files of" in text
+    assert "Apply the files of" in text
     for key in ("test_scrape_password", "testapp_token"):
         assert hostvars[key] not in text, key

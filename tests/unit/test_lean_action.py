@@ -1,0 +1,75 @@
+"""The shared modules as the action plugins run them: source and arguments to a Python on stdin, no AnsiballZ."""
+import base64
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+
+# By path: the action plugins' directory also holds monitoring_files.py, which would shadow the module.
+_SPEC = importlib.util.spec_from_file_location(
+    "_monitoring_lean", Path(__file__).resolve().parents[2] / "roles/monitoring_common/action_plugins/_monitoring_lean.py")
+lean = sys.modules.setdefault("_monitoring_lean", importlib.util.module_from_spec(_SPEC))
+_SPEC.loader.exec_module(lean)
+build_script, load_module, parse_output = lean.build_script, lean.load_module, lean.parse_output
+
+
+def run_on_host(name, args, check_mode=False, diff=True):
+    """Validate like the action, run the script with a real interpreter, mask like the action."""
+    validated = ArgumentSpecValidator(load_module(name).ARGUMENT_SPEC).validate(args)
+    assert not validated.error_messages, validated.error_messages
+    script = build_script(name, validated.validated_parameters, check_mode, diff)
+    proc = subprocess.run([sys.executable, "-"], input=script.encode(), capture_output=True, check=False)
+    output = parse_output(proc.stdout.decode())
+    assert output is not None, proc.stderr.decode()
+    return remove_values(output, validated._no_log_values)
+
+
+def test_files_are_applied_once_with_defaults_from_the_spec(tmp_path):
+    args = {"plan": {"entries": [{"path": str(tmp_path / "app.yml"), "content": "a: 1\n", "triggers": ["reload"]}]}}
+    first = run_on_host("monitoring_files", args)
+    assert first["changed"] and first["triggers"] == ["reload"] and (tmp_path / "app.yml").read_text() == "a: 1\n"
+    assert first["diff"][0]["after"] == "a: 1\n"
+    second = run_on_host("monitoring_files", args)
+    assert not second["changed"] and second["pending"] == "" and "diff" not in second
+
+
+def test_check_mode_changes_nothing(tmp_path):
+    result = run_on_host("monitoring_files", {"entries": [{"path": str(tmp_path / "app.yml"), "content": "x"}]},
+                         check_mode=True)
+    assert result["changed"] and not (tmp_path / "app.yml").exists()
+
+
+def test_secret_content_is_masked_and_never_diffed(tmp_path):
+    target = tmp_path / "token"
+    target.write_text("old-secret\n")
+    # The check prints the file: its content reaches the error message, and the mask must catch it.
+    args = {"secret_entries": [{"path": str(target), "content": "s3cr3t-value", "validate": "sh -c 'cat %s; exit 1'"}]}
+    result = run_on_host("monitoring_files", args)
+    assert result["failed"] and "s3cr3t-value" not in str(result) and "********" in result["msg"]
+    assert target.read_text() == "old-secret\n"
+    written = run_on_host("monitoring_files", {"secret_entries": [{"path": str(target), "content": "s3cr3t-value"}]})
+    assert written["changed"] and written["diff"][0]["after"] == "(content hidden)"
+    assert "old-secret" not in str(written) and "s3cr3t-value" not in str(written)
+
+
+def test_a_wrong_argument_is_refused_before_running():
+    validated = ArgumentSpecValidator(load_module("monitoring_files").ARGUMENT_SPEC).validate(
+        {"entries": [{"path": "/x", "state": "fifo"}]})
+    assert any("state" in message for message in validated.error_messages)
+
+
+def test_facts_and_file_content(tmp_path):
+    (tmp_path / "web.yml").write_text("basic_auth_users: {}\n")
+    result = run_on_host("monitoring_facts", {"read": str(tmp_path / "web.yml")})
+    assert result["content"] == base64.b64encode(b"basic_auth_users: {}\n").decode()
+    assert result["ansible_facts"]["architecture"] and result["ansible_facts"]["date_time"]["epoch"].isdigit()
+    assert run_on_host("monitoring_facts", {"gather": False, "read": str(tmp_path / "missing")}) == {
+        "changed": False, "content": ""}
+
+
+def test_health_of_a_closed_port_fails_with_the_reason():
+    result = run_on_host("monitoring_health", {"url": "http://127.0.0.1:9/", "retries": 1, "delay": 0})
+    assert result["failed"] and "127.0.0.1:9" in result["msg"]
