@@ -37,8 +37,11 @@ def test_plan_orders_release_before_component_files_and_unit():
     assert paths(plan["entries"]) == ["/etc/app", "/opt/app/1.0", "/opt/app/current", "/usr/local/bin/app",
                                       "/usr/local/bin/apptool", "/etc/app/web-config.yml", "/etc/app/app.yml",
                                       "/etc/systemd/system/app.service"]
-    assert plan["release"] == "/opt/app/1.0/app"
-    assert plan["unpack"] == {"archive": "/var/tmp/monitoring-release-app-1.0.tar.gz", "dest": "/opt/app/1.0"}
+    # The release counts as installed by its marker; the archive waits in a root-only directory, not /var/tmp.
+    assert plan["release"] == "/opt/app/1.0/.monitoring-release"
+    assert plan["unpack"] == {"archive": "/var/lib/monitoring-stack/releases/app-1.0.tar.gz", "dest": "/opt/app/1.0",
+                              "sha256": None}
+    assert monitoring_deploy_plan(inputs(release_sha256="ab" * 32))["unpack"]["sha256"] == "ab" * 32
     assert plan["versions"] == {"root": "/opt/app", "link": "/opt/app/current", "keep": 2}
     assert not [e for e in plan["secret_entries"] if "content" in e]
     assert plan["health"]["url"] == "http://127.0.0.1:9100/metrics"

@@ -176,23 +176,77 @@ def make_release(tmp_path, name="app-1.0.linux-amd64"):
     return archive
 
 
+def sha256(path):
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def staged(tmp_path, archive):
+    """The archive copied into the staging directory, as the role's copy task leaves it."""
+    staging = tmp_path / "staging"
+    staging.mkdir(mode=0o700, exist_ok=True)
+    copy = staging / "app-1.0.tar.gz"
+    copy.write_bytes(archive.read_bytes())
+    return copy
+
+
 def test_unpacks_the_release_then_applies(tmp_path):
     archive, version_dir = make_release(tmp_path), tmp_path / "opt/app/1.0"
+    copy = staged(tmp_path, archive)
     entries = [{"path": str(tmp_path / "current"), "state": "link", "src": str(version_dir)}]
-    _, result = apply(entries=entries, release=str(version_dir / "app"),
-                      unpack={"archive": str(archive), "dest": str(version_dir)})
+    _, result = apply(entries=entries, release=str(version_dir / ".monitoring-release"),
+                      unpack={"archive": str(copy), "dest": str(version_dir), "sha256": sha256(archive)})
     assert not result["deferred"] and (version_dir / "app").read_text() == "#!/bin/sh\n"
     assert oct((version_dir / "app").stat().st_mode & 0o777) == "0o755"
     assert (version_dir / "app").stat().st_uid == os.getuid()  # not the archive's owner
-    assert not archive.exists() and not (tmp_path / "opt/app/1.0.unpacking").exists()
+    assert (version_dir / ".monitoring-release").read_text() == sha256(archive) + "\n"
+    assert not copy.exists() and not (tmp_path / "opt/app/1.0.unpacking").exists()
     assert os.readlink(tmp_path / "current") == str(version_dir)
 
 
-def test_without_the_archive_nothing_changes(tmp_path):
+def test_a_release_without_its_marker_is_not_installed(tmp_path):
+    """A power cut mid-unpack leaves files but no marker: the release is unpacked again, not trusted."""
     version_dir = tmp_path / "opt/app/1.0"
-    _, result = apply(entries=[{"path": str(tmp_path / "etc"), "state": "directory"}], release=str(version_dir / "app"),
-                      unpack={"archive": str(tmp_path / "missing.tar.gz"), "dest": str(version_dir)})
-    assert result["deferred"] and sorted(p.name for p in tmp_path.iterdir()) == []
+    version_dir.mkdir(parents=True)
+    (version_dir / "app").write_text("trunc")
+    _, result = apply(release=str(version_dir / ".monitoring-release"),
+                      unpack={"archive": str(tmp_path / "staging/app-1.0.tar.gz"), "dest": str(version_dir)})
+    assert result["deferred"]
+
+
+def test_without_the_checksum_nothing_is_unpacked_and_planted_archives_go(tmp_path):
+    """The first pass never unpacks: whatever waits in the staging directory was not copied by this run."""
+    archive, version_dir = make_release(tmp_path), tmp_path / "opt/app/1.0"
+    planted = staged(tmp_path, archive)
+    (tmp_path / "staging").chmod(0o777)
+    _, result = apply(entries=[{"path": str(tmp_path / "etc"), "state": "directory"}],
+                      release=str(version_dir / ".monitoring-release"),
+                      unpack={"archive": str(planted), "dest": str(version_dir)})
+    assert result["deferred"] and not result["changes"]
+    assert not planted.exists() and not version_dir.exists() and not (tmp_path / "etc").exists()
+    assert "did not copy" in result["warnings"][0]
+    assert oct((tmp_path / "staging").stat().st_mode & 0o777) == "0o700"
+
+
+def test_an_archive_with_the_wrong_checksum_is_refused(tmp_path):
+    archive, version_dir = make_release(tmp_path), tmp_path / "opt/app/1.0"
+    copy = staged(tmp_path, archive)
+    good = sha256(archive)
+    with open(copy, "ab") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(Failed, match="does not match the release checksum"):
+        apply(entries=[{"path": str(tmp_path / "etc"), "state": "directory"}],
+              release=str(version_dir / ".monitoring-release"),
+              unpack={"archive": str(copy), "dest": str(version_dir), "sha256": good})
+    assert not copy.exists() and not version_dir.exists() and not (tmp_path / "etc").exists()
+
+
+def test_a_linked_staging_directory_is_refused(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "staging").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(Failed, match="staging directory is a link"):
+        apply(release=str(tmp_path / "v/.monitoring-release"),
+              unpack={"archive": str(tmp_path / "staging/app-1.0.tar.gz"), "dest": str(tmp_path / "v")})
 
 
 def test_an_unsafe_archive_is_refused(tmp_path):
@@ -203,9 +257,24 @@ def test_an_unsafe_archive_is_refused(tmp_path):
         info = tarfile.TarInfo("top/../../escape")
         info.size = 1
         tar.addfile(info, io.BytesIO(b"x"))
+    copy = staged(tmp_path, archive)
     with pytest.raises(Failed, match="unsafe path"):
-        apply(release=str(tmp_path / "v/app"), unpack={"archive": str(archive), "dest": str(tmp_path / "v")})
+        apply(release=str(tmp_path / "v/.monitoring-release"),
+              unpack={"archive": str(copy), "dest": str(tmp_path / "v"), "sha256": sha256(archive)})
     assert not (tmp_path / "escape").exists() and not (tmp_path / "v").exists()
+
+
+def test_directory_backups_do_not_outlive_the_run(tmp_path, monkeypatch):
+    import tempfile
+    backups = tmp_path / "tmp"
+    backups.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(backups))
+    pruned = tmp_path / "rules"
+    (pruned / "old").mkdir(parents=True)
+    (pruned / "old/a.yml").write_text("x")
+    _, result = apply(prune=[{"path": str(pruned), "recurse": True}])
+    assert result["changed"] and not (pruned / "old").exists()
+    assert list(backups.iterdir()) == []
 
 
 def test_health_is_checked_when_nothing_is_queued(tmp_path, monkeypatch):

@@ -166,10 +166,29 @@ def monitoring_health_spec(spec):
             "reloaded_since": float(spec.get("reloaded_since") or 0)}
 
 
-def monitoring_release_archive(version_dir):
-    """Where the release archive waits on the host until monitoring_files unpacks it (removed then)."""
+STAGING_DIR = "/var/lib/monitoring-stack/releases"
+RELEASE_MARKER = ".monitoring-release"
+
+
+def monitoring_release_archive(version_dir, staging_dir=STAGING_DIR):
+    """Where the release archive waits on the host until monitoring_files unpacks it (removed then): a root-owned
+    0700 directory that monitoring_files keeps so, never a world-writable one."""
     root, version = version_dir.rstrip("/").rsplit("/", 1)
-    return f"/var/tmp/monitoring-release-{root.rsplit('/', 1)[-1]}-{version}.tar.gz"
+    return f"{staging_dir.rstrip('/')}/{root.rsplit('/', 1)[-1]}-{version}.tar.gz"
+
+
+def monitoring_release_digest(checksums, archive_name, url=""):
+    """The sha256 of archive_name in a checksum list ("<sha256>  <file>" lines) or a file holding only the digest."""
+    lines = [line.split() for line in str(checksums or "").splitlines() if line.strip()]
+    for fields in lines:
+        if len(fields) >= 2 and fields[-1].lstrip("*").rsplit("/", 1)[-1] == archive_name:
+            digest = fields[0].lower()
+            break
+    else:
+        digest = lines[0][0].lower() if len(lines) == 1 and len(lines[0]) == 1 else ""
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise AnsibleFilterError(f"the checksum list {url} has no sha256 for {archive_name}")
+    return digest
 
 
 def monitoring_deploy_plan(spec):
@@ -199,12 +218,13 @@ def monitoring_deploy_plan(spec):
     release, versions, ready, unpack = [], None, None, None
     if spec["install"]:
         version_dir, current = spec["version_dir"], spec["current_link"]
-        ready = f"{version_dir}/{spec['binaries'][0]}"
+        ready = f"{version_dir}/{RELEASE_MARKER}"
         release = [{"path": version_dir, "state": "directory", "owner": "root", "group": "root", "mode": "0755"},
                    {"path": current, "state": "link", "src": version_dir, "triggers": ["restart"]}]
         release += [monitoring_bin_link(binary, spec["bin_dir"], current) for binary in spec["binaries"]]
         versions = {"root": version_dir.rsplit("/", 1)[0], "link": current, "keep": int(spec["keep_versions"])}
-        unpack = {"archive": monitoring_release_archive(version_dir), "dest": version_dir}
+        unpack = {"archive": monitoring_release_archive(version_dir, spec.get("staging_dir") or STAGING_DIR),
+                  "dest": version_dir, "sha256": spec.get("release_sha256") or None}
     unit = dict(spec["unit"], name=name, user=spec["user"], group=group)
     content = monitoring_systemd_unit(unit)
     restart = {"owner": "root", "group": "root", "mode": "0644", "triggers": ["restart", "daemon-reload"]}
@@ -318,6 +338,7 @@ class FilterModule:
             "monitoring_systemd_unit": monitoring_systemd_unit,
             "monitoring_deploy_plan": monitoring_deploy_plan,
             "monitoring_release_archive": monitoring_release_archive,
+            "monitoring_release_digest": monitoring_release_digest,
             "monitoring_health_spec": monitoring_health_spec,
             "monitoring_systemd_quote": monitoring_systemd_quote,
             "monitoring_health_host": monitoring_health_host,

@@ -15,21 +15,26 @@ description:
   - Entries are applied in order. A file with a O(entries[].validate) command is written to a temporary file next to
     its destination, checked, and only then renamed into place.
   - When a check fails, every change this run made is undone, so the host keeps its previous, working files.
-  - While the O(release) path does not exist, the module changes nothing at all and reports RV(deferred); the role
-    then downloads and unpacks the release and runs it again. Check mode does not wait; it skips the checks.
+  - While the O(release) marker does not exist, the module changes nothing but the staging directory (it removes
+    any archive it finds there: only an archive this run copies is ever unpacked) and reports RV(deferred); the role
+    then downloads the release, copies it and runs the module again with its sha256, which is checked before the
+    archive is unpacked. Check mode does not wait; it skips the checks.
 options:
   release:
-    description: A file of the unpacked release; until it exists nothing is changed (the files' checks need it).
+    description: >-
+      The marker file of the unpacked release, written (and synced) after a complete unpack; until it exists
+      nothing is changed (the files' checks need the release).
     type: str
   unpack:
     description: >-
-      Where the release comes from when O(release) is missing: a tar.gz already copied to the host, unpacked into
-      a temporary directory next to O(unpack.dest) (its top directory stripped, owned by root) and renamed into
-      place, so a half-unpacked release never counts as installed. The archive is removed afterwards.
+      Where the release comes from when O(release) is missing: a tar.gz copied to the host into a root-owned 0700
+      directory, checked against O(unpack.sha256), unpacked into a temporary directory next to O(unpack.dest) (its
+      top directory stripped, owned by root), synced and renamed into place. The archive is removed afterwards.
     type: dict
     suboptions:
-      archive: {description: The archive on the host., type: str, required: true}
+      archive: {description: The archive on the host; its directory is the root-owned staging directory., type: str, required: true}
       dest: {description: The versioned directory to create., type: str, required: true}
+      sha256: {description: Expected digest; without it the run only prepares the staging directory., type: str}
   account:
     description: System user and group that own the component's files; created (or corrected) when they differ.
     type: dict
@@ -124,7 +129,8 @@ EXAMPLES = r"""
 RETURN = r"""
 changes: {description: One line per change ("path: what")., type: list, elements: str, returned: always}
 triggers: {description: Triggers of the entries that changed., type: list, elements: str, returned: always}
-deferred: {description: Nothing was changed because O(release) is missing; run again once it is unpacked., type: bool, returned: always}
+deferred: {description: Nothing was changed because O(release) is missing; copy the archive and run again with its sha256., type: bool, returned: always}
+warnings: {description: Archives found in the staging directory that this run did not copy (removed)., type: list, returned: when any}
 architecture: {description: The host's machine type (as ansible_facts.architecture), for the release archive., type: str, returned: always}
 healthy: {description: The service answered the health check of this run., type: bool, returned: always}
 pending:
@@ -138,6 +144,7 @@ service:
 """
 
 import grp
+import hashlib
 import os
 import platform
 import pwd
@@ -157,6 +164,15 @@ except ImportError:  # unit tests import the class without Ansible's module runt
 DEFAULT_MODES = {"file": 0o644, "directory": 0o755}
 
 
+def sync_dir(path):
+    """fsync a directory, so a rename or link switch in it survives a power cut."""
+    fd = os.open(path or ".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class Failed(Exception):
     """A step failed; the message names the path and what the check said."""
 
@@ -169,6 +185,8 @@ class Applier:
         self.changes, self.triggers, self.diffs = [], set(), []
         self.changed_paths = set()
         self.undo = []  # callables, applied in reverse when a step fails
+        self.saved = []  # temporary copies of directories for the undo steps
+        self.warnings = []
 
     # --- helpers -----------------------------------------------------------------------------
     def note(self, path, what, triggers=(), before=None, after=None):
@@ -300,9 +318,10 @@ class Applier:
             return lambda: (self.remove(path), os.symlink(target, path))
         if os.path.isdir(path):
             saved = tempfile.mkdtemp(prefix="monitoring-files-")
+            self.saved.append(saved)  # removed when the run ends, whatever its outcome
             copy = os.path.join(saved, "tree")
             shutil.copytree(path, copy, symlinks=True)
-            return lambda: (self.remove(path), shutil.copytree(copy, path, symlinks=True), shutil.rmtree(saved))
+            return lambda: (self.remove(path), shutil.copytree(copy, path, symlinks=True))
         if os.path.exists(path):
             st = os.stat(path)
             with open(path, "rb") as handle:
@@ -333,6 +352,7 @@ class Applier:
             if os.path.isdir(path) and not os.path.islink(path):
                 raise Failed(f"{path}: is a directory, expected a file")
             os.replace(tmp, path)
+            sync_dir(os.path.dirname(path))
         finally:
             if os.path.lexists(tmp):
                 os.unlink(tmp)
@@ -408,6 +428,7 @@ class Applier:
             os.unlink(tmp)
         os.symlink(target, tmp)
         os.replace(tmp, path)
+        sync_dir(os.path.dirname(path))
         self.undo.append(undo)
 
     def apply_absent(self, path, triggers):
@@ -486,9 +507,42 @@ class Applier:
             raise Failed(f"{service or spec['url']} is not healthy: {msg}\njournal:\n{journal}")
         return True
 
+    def staging_dir(self, archive):
+        """The archive's directory: root-owned, 0700, not a link (created or corrected); others cannot plant in it."""
+        staging = os.path.dirname(os.path.normpath(archive))
+        if os.path.islink(staging) or (os.path.exists(staging) and not os.path.isdir(staging)):
+            raise Failed(f"{staging}: the release staging directory is a link or not a directory; remove it")
+        if not os.path.isdir(staging):
+            self.make_parents(staging)
+            os.mkdir(staging, 0o700)
+        st = os.lstat(staging)
+        if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) != 0o700:
+            os.chown(staging, os.geteuid(), os.getegid())
+            os.chmod(staging, 0o700)
+        return staging
+
+    def prepare_staging(self, spec):
+        """First pass: only an archive the role copies after this run is unpacked; anything there now is removed."""
+        self.staging_dir(spec["archive"])
+        if os.path.lexists(spec["archive"]):
+            self.remove(spec["archive"])
+            self.warnings.append(f"removed {spec['archive']}: an archive this run did not copy is never unpacked")
+
     def unpack(self, spec):
-        """Unpack the release archive into spec["dest"] (top directory stripped), through a temporary directory."""
-        archive, dest = spec["archive"], os.path.normpath(spec["dest"])
+        """Check the copied archive's sha256, unpack it into spec["dest"] (top directory stripped) through a temporary
+        directory, sync it, rename it into place and write the marker (`release`) last."""
+        archive, dest, marker = spec["archive"], os.path.normpath(spec["dest"]), spec["marker"]
+        self.staging_dir(archive)
+        if not os.path.isfile(archive) or os.path.islink(archive):
+            raise Failed(f"{archive}: the release archive was not copied to the host")
+        digest = hashlib.sha256()
+        with open(archive, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != str(spec["sha256"]).lower():
+            os.unlink(archive)
+            raise Failed(f"{archive}: sha256 {digest.hexdigest()} does not match the release checksum {spec['sha256']};"
+                         " the archive was removed and nothing was installed")
         tmp = dest + ".unpacking"
         self.remove(tmp)
         os.makedirs(tmp, 0o755)
@@ -507,27 +561,47 @@ class Applier:
                         os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
                         with tar.extractfile(member) as src, open(target, "wb") as out:
                             shutil.copyfileobj(src, out, 1 << 20)
+                            out.flush()
+                            os.fsync(out.fileno())
                         os.chmod(target, member.mode & 0o755)
                     elif member.issym() and not os.path.isabs(member.linkname) and ".." not in member.linkname.split("/"):
                         os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
                         os.symlink(member.linkname, target)
+            for dirpath, _, _ in os.walk(tmp):
+                sync_dir(dirpath)
             self.remove(dest)
             os.rename(tmp, dest)
+            sync_dir(os.path.dirname(dest))
+            # The marker is what counts as installed: a cut before this line leaves the release to be unpacked again.
+            self.write(marker, f"{digest.hexdigest()}\n".encode(), 0o644, os.geteuid(), os.getegid())
         except (OSError, tarfile.TarError) as err:
             self.remove(tmp)
             raise Failed(f"cannot unpack {archive}: {err}") from err
-        os.unlink(archive)
+        finally:
+            if os.path.lexists(archive):
+                os.unlink(archive)
         self.note(dest, "release unpacked")
 
     def apply(self, account=None, entries=(), prune=(), check_command=None, versions=None, service=None,
               health=None, release=None, unpack=None):
+        try:
+            return self._apply(account, entries, prune, check_command, versions, service, health, release, unpack)
+        finally:
+            for saved in self.saved:
+                shutil.rmtree(saved, ignore_errors=True)
+            self.saved = []
+
+    def _apply(self, account, entries, prune, check_command, versions, service, health, release, unpack):
         appliers = {"directory": self.apply_directory, "file": self.apply_file, "link": self.apply_link,
                     "absent": lambda entry, path, triggers: self.apply_absent(path, triggers)}
-        if release and not self.check_mode and not os.path.exists(release) and unpack and os.path.exists(unpack["archive"]):
-            self.unpack(unpack)
         if release and not self.check_mode and not os.path.exists(release):
-            return {"changed": False, "changes": [], "triggers": sorted(self.triggers), "deferred": True, "healthy": False,
-                    "pending": ""}
+            if not (unpack and unpack.get("sha256")):
+                if unpack:
+                    self.prepare_staging(unpack)
+                deferred = {"changed": False, "changes": [], "triggers": sorted(self.triggers), "deferred": True,
+                            "healthy": False, "pending": ""}
+                return dict(deferred, warnings=self.warnings) if self.warnings else deferred
+            self.unpack(dict(unpack, marker=release))
         try:
             if account:
                 self.ensure_account(account)
@@ -556,6 +630,8 @@ class Applier:
         was_active = result.get("service", {}).get("was_active", False)
         result["pending"] = next((t for t in ("restart", "reload") if t in self.triggers and was_active), "")
         result["changed"] = bool(self.changes)
+        if self.warnings:
+            result["warnings"] = self.warnings
         return result
 
     def rollback(self):
@@ -577,7 +653,8 @@ ENTRY_OPTIONS = dict(
 # The options a plan (monitoring_deploy_plan) may carry; given alone or inside O(plan).
 PLANNED = dict(
     release=dict(type="str"),
-    unpack=dict(type="dict", options=dict(archive=dict(type="str", required=True), dest=dict(type="str", required=True))),
+    unpack=dict(type="dict", options=dict(archive=dict(type="str", required=True), dest=dict(type="str", required=True),
+                                          sha256=dict(type="str"))),
     account=dict(type="dict", options=dict(user=dict(type="str", required=True), group=dict(type="str"),
                                            home=dict(type="str", default="/nonexistent"),
                                            shell=dict(type="str", default="/usr/sbin/nologin"))),
