@@ -133,3 +133,28 @@ def scenario_ca():
 def hostvars(host):
     """The host's inventory variables (import this fixture into a verifier module)."""
     return host.ansible.get_variables()
+
+
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def run_playbook(playbook, *args, timeout=300):
+    """ansible-playbook on the scenario's inventory with Molecule's ansible.cfg (as converge runs it);
+    (exit code, output). Its log goes to a temporary file, not to the runner's logs."""
+    import tempfile
+    root = os.environ["MONITORING_ROOT"]
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.cfg"),
+                   ANSIBLE_ROLES_PATH=f"{root}/roles", ANSIBLE_FILTER_PLUGINS=f"{root}/roles/monitoring_common/filter_plugins",
+                   ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOG_PATH=os.path.join(tmp, "ansible.log"))
+        inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+        proc = subprocess.run(["ansible-playbook", playbook, "-i", inventory, *args],
+                              capture_output=True, text=True, env=env, timeout=timeout)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def changed_hosts(output):
+    """Hosts the play recap shows changed, unreachable or failed (empty when the run changed nothing)."""
+    recaps = RECAP.findall(output)
+    assert recaps, output[-2000:]
+    return [host for host, changed, unreachable, failed in recaps if (changed, unreachable, failed) != ("0", "0", "0")]

@@ -87,3 +87,8 @@ def test_duration_seconds():
     assert F.monitoring_duration_seconds("500ms") == 0.5
     with pytest.raises(AnsibleFilterError):
         F.monitoring_duration_seconds("10x")
+
+
+def test_a_component_that_does_not_run_by_design_is_no_target():
+    hostvars = {"g1": {"grafana_configure_only": True}, "g2": {"grafana_configure_only": "False"}}
+    assert [e["host"] for e in F.monitoring_endpoints(["g1", "g2"], hostvars, "grafana", 3000, "grafana_http_port")] == ["g2"]

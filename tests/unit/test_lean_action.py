@@ -73,3 +73,47 @@ def test_facts_and_file_content(tmp_path):
 def test_health_of_a_closed_port_fails_with_the_reason():
     result = run_on_host("monitoring_health", {"url": "http://127.0.0.1:9/", "retries": 1, "delay": 0})
     assert result["failed"] and "127.0.0.1:9" in result["msg"]
+
+
+class FakeConnection:
+    """What ActionBase asks a connection about pipelining."""
+    always_pipeline_modules = False
+    has_native_async = False
+
+    def __init__(self, has_pipelining, become=None):
+        self.has_pipelining, self.become, self._play_context = has_pipelining, become, None
+
+    def get_option(self, name):
+        assert name == "pipelining"
+        return True
+
+    def is_pipelining_enabled(self, wrap_async=False):
+        from ansible.plugins.connection import ConnectionBase
+        return ConnectionBase.is_pipelining_enabled(self, wrap_async)
+
+
+class FakeBecome:
+    def __init__(self, pipelining):
+        self.pipelining = pipelining
+
+
+def test_without_pipelining_the_module_runs_the_normal_way(monkeypatch):
+    """become su and connections that cannot pipeline get Ansible's own module execution."""
+    from types import SimpleNamespace
+    from ansible.plugins.action import ActionBase
+
+    class Action(lean.LeanModuleAction):
+        MODULE = "monitoring_files"
+    monkeypatch.setattr(ActionBase, "run", lambda self, tmp=None, task_vars=None: {})
+    calls = []
+    for connection, normal in ((FakeConnection(True), False), (FakeConnection(False), True),
+                               (FakeConnection(True, FakeBecome(pipelining=False)), True)):
+        action = object.__new__(Action)
+        action._connection = connection
+        action._task = SimpleNamespace(args={"entries": []}, check_mode=False, diff=False)
+        action._execute_module = lambda **kwargs: calls.append(kwargs) or {"changed": False, "normal": True}
+        action._low_level_execute_command = lambda *a, **k: {"rc": 0, "stdout": '{"changed": false, "lean": true}'}
+        action._interpreter = lambda task_vars: "/usr/bin/python3"
+        result = action.run(task_vars={})
+        assert result.get("normal", False) is normal and result.get("lean", False) is not normal
+    assert [c["module_name"] for c in calls] == ["monitoring_files", "monitoring_files"]

@@ -307,3 +307,35 @@ def test_handlers_are_left_only_what_a_running_service_needs(tmp_path):
         result = Applier(systemctl(active)).apply(entries=[entry], service={"name": "app"})
         assert result["pending"] == pending, (active, triggers)
         assert result["service"]["started_now"] is not active
+
+
+def test_a_unit_is_verified_under_its_own_name_before_it_replaces_the_old_one(tmp_path):
+    unit = tmp_path / "app.service"
+    unit.write_text("old\n")
+    seen = []
+
+    def systemd_analyze(argv):
+        seen.append(argv)
+        ok = argv[:2] == ["systemd-analyze", "verify"] and os.path.basename(argv[2]) == "app.service"
+        return (0 if ok and "good" in open(argv[2]).read() else 1), "", "app.service: Command /x is not executable"
+    applier = Applier(systemd_analyze)
+    with pytest.raises(Failed, match="systemd-analyze verify of .*not executable"):
+        applier.apply(entries=[{"path": str(unit), "content": "bad\n", "verify_unit": True}])
+    assert unit.read_text() == "old\n"
+    Applier(systemd_analyze).apply(entries=[{"path": str(unit), "content": "good\n", "verify_unit": True}])
+    assert unit.read_text() == "good\n" and len(seen) == 2
+
+
+def test_an_unhealthy_service_shows_the_journal_of_its_own_start(monkeypatch):
+    import monitoring_files
+    monkeypatch.setattr(monitoring_files, "check_health", lambda spec: (False, "no answer", 0, 1))
+    seen = []
+
+    def run_command(argv):
+        seen.append(argv)
+        if argv[:2] == ["systemctl", "show"]:
+            return 0, "0123abcd\n", ""
+        return 0, "listen tcp :9100: bind: address already in use", ""
+    with pytest.raises(Failed, match="address already in use"):
+        Applier(run_command).apply(service={"name": "app", "started": False}, health={"url": "http://x/"})
+    assert ["journalctl", "_SYSTEMD_INVOCATION_ID=0123abcd", "--lines", "40", "--no-pager"] in seen

@@ -1,14 +1,16 @@
 """Bad input: each case runs site.yml on the converged stack with one wrong setting. It must fail
 with a message that names the variable (and the fix), and no host may change: files below the
-components' directories and units, installed versions and service PIDs are compared before and after."""
+components' directories and units, installed versions and service PIDs are compared before and after.
+No output may contain a secret: neither the stack's vault values nor any secret the case itself gave."""
 import json
 import os
+import re
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from monitoring_testlib import inventory_hosts
+from monitoring_testlib import inventory_hosts, run_playbook
 
 ROOT = os.environ["MONITORING_ROOT"]
 SNAPSHOT = r"""
@@ -17,6 +19,20 @@ find /etc/node_exporter /etc/prometheus /etc/alertmanager /etc/grafana /etc/amto
      -printf '%p %l %s %T@\n' 2>/dev/null | sort
 systemctl show -p MainPID -p ActiveState node_exporter prometheus alertmanager grafana
 """
+
+# Controller files some cases point at: a scrape config fragment whose job clashes with prometheus.yml, and
+# dashboards that share a uid.
+FILES = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "bad-input")
+os.makedirs(os.path.join(FILES, "dashboards/Team"), exist_ok=True)
+with open(os.path.join(FILES, "fragment.yml"), "w") as fh:
+    fh.write("scrape_configs:\n  - job_name: node\n    static_configs: [{targets: ['x:1']}]\n")
+for name in ("a", "b"):
+    with open(os.path.join(FILES, f"dashboards/Team/{name}.json"), "w") as fh:
+        json.dump({"uid": "same-uid", "title": name, "panels": []}, fh)
+
+LONG = "Long-password-" + "x" * 59  # 73 bytes
+NEWLINE = "--log.level=info\nExecStartPre=/bin/touch /tmp/injected"
+HOOK = "https://hooks.slack.com/services/T0/B0/Case-slack-secret-77"
 
 # (id, --limit, extra vars, text the failure must contain)
 CASES = [
@@ -73,7 +89,100 @@ CASES = [
     ("grafana-samesite", "grafana", {"grafana_cookie_samesite": "loose"}, "grafana_cookie_samesite"),
     ("grafana-port-type", "grafana", {"grafana_http_port": "http"}, "grafana_http_port"),
     ("grafana-dashboards-dir", "grafana", {"grafana_dashboards_dir": "/nonexistent"}, "grafana_dashboards_dir '/nonexistent'"),
+    # secrets in failing items: the message names the job or receiver, never its credentials
+    ("job-secret-unknown-key", "prometheus", {"prometheus_scrape_jobs": [
+        {"name": "orders", "targets": ["a:1"], "bearer_token": "Case-token-5b1c", "intervall": "5s"}]},
+     "prometheus_scrape_jobs entry orders: unknown keys: intervall"),
+    ("job-secret-both-auth", "prometheus", {"prometheus_scrape_jobs": [
+        {"name": "orders", "targets": ["a:1"], "bearer_token": "Case-token-71ad",
+         "basic_auth": {"username": "u", "password": "Case-password-0e3f"}}]}, "basic_auth or bearer_token, not both"),
+    ("job-secret-empty-group", "prometheus", {"prometheus_scrape_jobs": [
+        {"name": "orders", "group": "nosuch", "port": 1, "basic_auth": {"username": "u", "password": "Case-password-93c2"}}]},
+     "inventory group nosuch has no hosts"),
+    ("job-secret-not-mapping", "prometheus", {"prometheus_scrape_jobs": ["Case-token-as-job-4411"]},
+     "Elements value for option 'prometheus_scrape_jobs' is of type str"),
+    ("receiver-secret-unknown-type", "alertmanager", {"alertmanager_receivers": [
+        {"name": "x", "pigeon_configs": [{"api_url": HOOK}]}]}, "unknown receiver type(s) pigeon_configs"),
+    ("receiver-secret-duplicate", "alertmanager", {"alertmanager_receivers": [
+        {"name": "x", "slack_configs": [{"api_url": HOOK}]}, {"name": "x"}]}, "names must be unique"),
+    ("datasource-secret-no-name", "grafana", {"grafana_datasources": [
+        {"type": "prometheus", "url": "http://x", "secureJsonData": {"basicAuthPassword": "Case-password-ds-5d"}}]},
+     "grafana_datasources: every datasource needs a name and a type (entries 1 lack one)"),
+    # line breaks in flags
+    ("newline-node-flag", "node_exporter", {"node_exporter_extra_flags": [NEWLINE]}, "node_exporter_extra_flags: flag(s)"),
+    ("newline-prometheus-flag", "prometheus", {"prometheus_extra_flags": [NEWLINE]}, "prometheus_extra_flags: flag(s)"),
+    ("newline-alertmanager-flag", "alertmanager", {"alertmanager_extra_flags": [NEWLINE]}, "alertmanager_extra_flags: flag(s)"),
+    ("newline-in-a-path", "prometheus", {"prometheus_data_dir": "/var/lib/prometheus\nExecStartPre=/bin/true"},
+     "the value of flag(s) --storage.tsdb.path contains a line break"),
+    # names that become file names
+    ("rules-path-traversal", "prometheus", {"prometheus_rules": {"../../etc/cron.d/evil": {"groups": []}}},
+     "prometheus_rules: '../../etc/cron.d/evil' cannot be used as a file name"),
+    ("rules-empty-name", "prometheus", {"prometheus_rules": {"": {"groups": []}}}, "prometheus_rules: '' cannot be used"),
+    ("template-path-traversal", "alertmanager", {"alertmanager_templates": {"../evil": "plain text"}},
+     "alertmanager_templates: '../evil' cannot be used as a file name"),
+    ("receiver-name-slash", "alertmanager", {"alertmanager_receivers": [{"name": "team/ops"}],
+                                             "alertmanager_route": {"receiver": "team/ops"}},
+     "alertmanager_receivers: 'team/ops' cannot be used as a file name"),
+    ("job-name-slash", "prometheus", {"prometheus_scrape_jobs": [{"name": "../jobs", "targets": ["a:1"]}]},
+     "prometheus_scrape_jobs: '../jobs' cannot be used as a file name"),
+    ("plugin-path-traversal", "grafana", {"grafana_plugins": [{"name": "../../bin", "version": "1.0.0"}]},
+     "grafana_plugins: '../../bin' cannot be used as a file name"),
+    # passwords bcrypt cannot hash
+    ("password-73-bytes", "node_exporter", {"monitoring_basic_auth_users": {"prometheus": LONG}}, "longer than 72 bytes"),
+    ("password-73-bytes-alertmanager", "alertmanager", {"alertmanager_basic_auth_users": {"amtool": LONG}},
+     "alertmanager_basic_auth_users (or monitoring_basic_auth_users): the password(s) of amtool are longer than 72 bytes"),
+    ("password-73-bytes-multibyte", "prometheus", {"prometheus_basic_auth_users": {"prometheus": "ü" * 37}},
+     "prometheus_basic_auth_users (or monitoring_basic_auth_users): the password(s) of prometheus are longer"),
+    # placeholders of vault.yml.example
+    ("placeholder-vault-value", "node_exporter", {"vault_monitoring_scrape_password": "change-me-scrape-password"},
+     "vault_monitoring_scrape_password still hold the placeholder of vault.yml.example"),
+    ("placeholder-grafana-admin", "grafana", {"vault_grafana_admin_password": "change-me-grafana-admin"},
+     "vault_grafana_admin_password still hold the placeholder"),
+    # hardening keys systemd would ignore
+    ("hardening-unknown-node", "node_exporter", {"node_exporter_unit_hardening": {"ProtectSytem": "strict"}},
+     "node_exporter_unit_hardening: unknown systemd directive(s) ProtectSytem"),
+    ("hardening-unknown-prometheus", "prometheus", {"prometheus_unit_hardening": {"NoNewPrivilege": "yes"}},
+     "prometheus_unit_hardening: unknown systemd directive(s) NoNewPrivilege"),
+    ("hardening-unknown-alertmanager", "alertmanager", {"alertmanager_unit_hardening": {"PrivateTemp": "yes"}},
+     "alertmanager_unit_hardening: unknown systemd directive(s) PrivateTemp"),
+    ("hardening-unknown-grafana", "grafana", {"grafana_unit_hardening": {"ReadWritePath": "/srv"}},
+     "grafana_unit_hardening: unknown systemd directive(s) ReadWritePath"),
+    # two components on one port of a host (the Prometheus host runs node_exporter on 9100)
+    ("port-conflict", "prometheus", {"prometheus_listen_address": "0.0.0.0:9100"},
+     "port 9100 is taken twice on this host: node_exporter (node_exporter_listen_addresses) and prometheus"),
+    ("port-conflict-grafana", "grafana", {"grafana_http_port": 9100}, "port 9100 is taken twice on this host"),
+    # duplicates
+    ("duplicate-datasource", "grafana", {"grafana_datasources": [{"name": "Loki", "type": "loki", "url": "http://l"},
+                                                                  {"name": "Loki", "type": "loki", "url": "http://m"}]},
+     "datasource names appear twice"),
+    ("duplicate-dashboard-uid", "grafana", {"grafana_dashboards_dir": os.path.join(FILES, "dashboards")},
+     "uids appear twice: same-uid, same-uid"),
+    # certificate and key that do not belong together
+    ("cert-key-mismatch", "node_exporter", {"monitoring_tls_cert_file": "{{ monitoring_pki_dir }}/stack-app.crt"},
+     "node_exporter_tls_cert_file and node_exporter_tls_key_file do not belong together"),
+    # a fragment whose job clashes with prometheus.yml
+    ("fragment-job-clash", "prometheus", {"prometheus_scrape_config_files": [os.path.join(FILES, "fragment.yml")]},
+     "duplicate scrape job names node"),
+    # durations
+    ("route-duration", "alertmanager", {"alertmanager_route": {"receiver": "webhook", "group_wait": "5 minutes"}},
+     "alertmanager_route.group_wait '5 minutes' is not a duration"),
+    ("child-route-duration", "alertmanager", {"alertmanager_route": {
+        "receiver": "webhook", "routes": [{"receiver": "webhook", "repeat_interval": "daily"}]}},
+     "alertmanager_route.routes[0].repeat_interval 'daily' is not a duration"),
+    ("job-duration", "prometheus", {"prometheus_scrape_jobs": [{"name": "x", "targets": ["a:1"], "scrape_interval": "often"}]},
+     "prometheus_scrape_jobs entry x: scrape_interval must be a duration"),
 ]
+SECRET_KEYS = re.compile(r"password|token|secret|api_url|webhook|credentials|key$", re.I)
+
+
+def secrets_of(value, key=""):
+    """String values below keys that name secrets (and whole strings given where a job belongs)."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in secrets_of(v, str(k))]
+    if isinstance(value, list):
+        return [s for v in value for s in secrets_of(v, key)]
+    text = str(value)
+    return [text] if (SECRET_KEYS.search(key) or text.startswith("Case-")) and "change-me" not in text else []
 
 
 def snapshot():
@@ -91,14 +200,7 @@ def site(limit, extra):
         extra_file = os.path.join(tmp, "extra.json")
         with open(extra_file, "w") as fh:
             json.dump(extra, fh)
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.cfg"),
-                   ANSIBLE_ROLES_PATH=f"{ROOT}/roles", ANSIBLE_FILTER_PLUGINS=f"{ROOT}/roles/monitoring_common/filter_plugins",
-                   ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOG_PATH=os.path.join(tmp, "ansible.log"))
-        inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
-        proc = subprocess.run(["ansible-playbook", f"{ROOT}/site.yml", "-i", inventory, "--limit", limit,
-                               "--skip-tags", "pki", "-e", f"@{extra_file}"],
-                              capture_output=True, text=True, env=env, timeout=300)
-    return proc.returncode, proc.stdout + proc.stderr
+        return run_playbook(f"{ROOT}/site.yml", "--limit", limit, "--skip-tags", "pki", "-e", f"@{extra_file}")
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +213,7 @@ def matrix():
 
 
 def test_enough_cases():
-    assert len(CASES) >= 30
+    assert len(CASES) >= 70 and len({c[0] for c in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case, message", [(c[0], c[3]) for c in CASES], ids=[c[0] for c in CASES])
@@ -124,3 +226,19 @@ def test_bad_input_fails_with_a_message(case, message, matrix):
 def test_no_host_changed(matrix):
     before, _, after = matrix
     assert after == before
+
+
+@pytest.fixture(scope="module")
+def stack_secrets():
+    import testinfra.utils.ansible_runner
+    inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+    variables = testinfra.utils.ansible_runner.AnsibleRunner(inventory).get_variables("stack-prometheus")
+    return [str(v) for k, v in variables.items() if k.startswith("vault_")]
+
+
+@pytest.mark.parametrize("case", [c[0] for c in CASES])
+def test_no_secret_in_the_output(case, matrix, stack_secrets):
+    extra = next(c[2] for c in CASES if c[0] == case)
+    output = matrix[1][case][1]
+    leaked = [s for s in stack_secrets + secrets_of(extra) if len(s) >= 6 and s in output]
+    assert not leaked, f"{case} printed {len(leaked)} secret(s)"

@@ -102,10 +102,19 @@ class LeanModuleAction(ActionBase):
             interpreter = task_vars.get("ansible_facts", {}).get("discovered_interpreter_python", "/usr/bin/python3")
         return interpreter
 
+    def _lean_possible(self):
+        """Sending the program on stdin is pipelining: where the connection or become method cannot pipeline
+        (become su, pipelining off), the module runs the normal way instead."""
+        return self._is_pipelining_enabled("new")
+
     def run(self, tmp=None, task_vars=None):
         self._supports_check_mode = True
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
+        if not self._lean_possible():
+            result.update(self._execute_module(module_name=self.MODULE, module_args=dict(self._task.args),
+                                               task_vars=task_vars))
+            return result
         module = load_module(self.MODULE)
         validated = ArgumentSpecValidator(module.ARGUMENT_SPEC).validate(dict(self._task.args))
         no_log_values = validated._no_log_values

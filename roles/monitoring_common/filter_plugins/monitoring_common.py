@@ -37,8 +37,16 @@ def monitoring_bcrypt_users(users, existing=None, cost=10):
     return hashed
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def monitoring_systemd_quote(arg):
-    """Quote one command-line argument for ExecStart= (escapes, specifiers, variables)."""
+    """Quote one command-line argument for ExecStart= (escapes, specifiers, variables).
+
+    A line break would end ExecStart= and start a directive of its own: refused (the validation plays name the
+    variable first)."""
+    if _CONTROL.search(str(arg)):
+        raise AnsibleFilterError(f"a command-line argument contains a line break or control character: {str(arg)[:40]!r}")
     text = str(arg).replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
     return f'"{text}"' if any(c in text for c in " \t'\"\\;") else text
 
@@ -46,7 +54,8 @@ def monitoring_systemd_quote(arg):
 def monitoring_web_config(spec):
     """exporter-toolkit web config: TLS (server certificate, optional client CA), HTTP headers, bcrypt users.
 
-    spec: tls_dir, tls (bool), min_version, client_ca (bool), headers, users ({user: password}),
+    spec: tls_dir, tls (bool), min_version, client_ca (bool), headers, rate_limit ({interval, burst} or {}),
+    users ({user: password}),
     current (base64 content of the file on the host, to keep hashes whose password still matches), cost.
     """
     config = {}
@@ -58,6 +67,8 @@ def monitoring_web_config(spec):
         config["tls_server_config"] = tls
     if spec.get("headers"):
         config["http_server_config"] = {"headers": dict(spec["headers"])}
+    if spec.get("rate_limit"):
+        config["rate_limit"] = {"interval": str(spec["rate_limit"]["interval"]), "burst": int(spec["rate_limit"]["burst"])}
     if spec.get("users"):
         try:
             current = yaml.safe_load(base64.b64decode(spec.get("current") or "")) or {}
@@ -77,6 +88,13 @@ def monitoring_unit_hardening(name, read_write_paths, base, overrides):
     lines = [f"# Hardening: systemd-analyze security {name}.service"]
     lines += [f"ReadWritePaths={path}" for path in read_write_paths or []]
     merged = dict(base or {}, **(overrides or {}))
+    unknown = sorted(set(merged) - HARDENING_KEYS)
+    if unknown:
+        raise AnsibleFilterError(f"{name}: unknown systemd hardening directive(s) {', '.join(unknown)}")
+    bad = [key for key, value in merged.items() if _CONTROL.search(str(value)) or _CONTROL.search(str(key))]
+    bad += ["ReadWritePaths"] if any(_CONTROL.search(str(path)) for path in read_write_paths or []) else []
+    if bad:
+        raise AnsibleFilterError(f"{name}: hardening directive(s) {', '.join(bad)} contain a line break or control character")
     for key in sorted(merged):
         value = merged[key]
         if value is None:
@@ -92,6 +110,9 @@ def monitoring_systemd_unit(spec):
     spec: name, description, documentation, user, group, exec, args, reloadable, read_write_paths,
     hardening_base, hardening, dropin_for.
     """
+    for key in ("description", "documentation", "exec", "user", "group"):
+        if _CONTROL.search(str(spec.get(key) or "")):
+            raise AnsibleFilterError(f"{spec['name']}: the unit's {key} contains a line break or control character")
     hardening = monitoring_unit_hardening(spec["name"], spec.get("read_write_paths"), spec.get("hardening_base"),
                                           spec.get("hardening"))
     reload = "ExecReload=/bin/kill -HUP $MAINPID\n" if spec.get("reloadable") else ""
@@ -119,7 +140,10 @@ def monitoring_common_problems(spec):
     """What is wrong with the settings every component shares, one message per problem naming the variable.
 
     spec: name (variable prefix), version, listen_addresses, tls_enabled, cert, key, ca (controller paths),
-    users ({user: password}). Runs on the controller, before any host changes.
+    users ({user: password}), flags (the role's extra flags) and args (every flag of the unit), hardening (the
+    role's unit_hardening), names ({variable: [names that become file names]}), unique ({variable: [names]}).
+    Messages name variables and keys, never values that may be secret. Runs on the controller, before any host
+    changes.
     """
     prefix = spec["name"]
     problems = []
@@ -137,11 +161,120 @@ def monitoring_common_problems(spec):
             problems.append(f"{prefix}_tls_enabled is true: set {prefix}_tls_cert_file and {prefix}_tls_key_file"
                             " (or monitoring_tls_cert_file / monitoring_tls_key_file) to existing files on the controller"
                             f" (cert '{cert}', key '{key}', CA '{ca}')")
-    missing = [user for user, password in (spec.get("users") or {}).items() if not password]
+        elif not _key_matches(cert, key):
+            problems.append(f"{prefix}_tls_cert_file and {prefix}_tls_key_file do not belong together: the key is not"
+                            f" the certificate's (cert '{cert}', key '{key}')")
+    users = spec.get("users") or {}
+    missing = [user for user, password in users.items() if not password]
     if missing:
         problems.append(f"{prefix}_basic_auth_users (or monitoring_basic_auth_users): user(s) {', '.join(missing)}"
                         " have no password; give each user a password (from vault)")
+    # bcrypt uses (and Go's bcrypt refuses more than) 72 bytes: fail here, not mid-run on a host.
+    long = [user for user, password in users.items() if password and len(str(password).encode("utf-8")) > 72]
+    if long:
+        problems.append(f"{prefix}_basic_auth_users (or monitoring_basic_auth_users): the password(s) of {', '.join(long)}"
+                        " are longer than 72 bytes, the most bcrypt can hash; use at most 72 bytes")
+    problems += _flag_problems(prefix, spec.get("flags"), spec.get("args"))
+    limit = spec.get("rate_limit")
+    if limit and not (isinstance(limit, dict) and set(limit) == {"interval", "burst"}
+                      and re.fullmatch(r"(\d+(ms|s|m|h))+", str(limit["interval"])) and str(limit["burst"]).isdigit()):
+        problems.append("monitoring_web_rate_limit must be {interval: <duration such as 1s>, burst: <requests>}"
+                        " (or {} for no limit)")
+    unknown = sorted(set(spec.get("hardening") or {}) - HARDENING_KEYS)
+    if unknown:
+        problems.append(f"{prefix}_unit_hardening: unknown systemd directive(s) {', '.join(unknown)} (systemd ignores"
+                        " unknown keys, which would weaken the sandbox); use [Service] directives of systemd.exec(5)"
+                        " or systemd.resource-control(5)")
+    for variable, names in (spec.get("names") or {}).items():
+        bad = [str(n) for n in names or [] if not _path_component(n)]
+        if bad:
+            problems.append(f"{variable}: {', '.join(repr(n) for n in bad)} cannot be used as a file name (they name"
+                            " files on the hosts): use a non-empty name without '/', control characters, '.' or '..'")
+    for variable, names in (spec.get("unique") or {}).items():
+        seen, dups = set(), []
+        for name in names or []:
+            if name in seen and name not in dups:
+                dups.append(name)
+            seen.add(name)
+        if dups:
+            problems.append(f"{variable}: duplicate name(s) {', '.join(map(str, dups))}; each must be unique")
     return problems
+
+
+PLACEHOLDER = "change-me"
+
+
+def monitoring_placeholders(names, values):
+    """The variables (of names) whose value still holds vault.yml.example's placeholder text."""
+    return [name for name, value in zip(names or [], values or []) if PLACEHOLDER in str(value)]
+
+
+def _key_matches(cert_path, key_path):
+    """True when the private key is the certificate's (or either cannot be parsed: the tool reports that)."""
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        with open(cert_path, "rb") as handle:
+            cert = x509.load_pem_x509_certificate(handle.read())
+        with open(key_path, "rb") as handle:
+            key = serialization.load_pem_private_key(handle.read(), password=None)
+    except Exception:  # noqa: BLE001 - unreadable or encrypted: not this check's to judge
+        return True
+    fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return cert.public_key().public_bytes(*fmt) == key.public_key().public_bytes(*fmt)
+
+
+def monitoring_port_conflicts(ports):
+    """Ports that two components (or two settings) of one host both listen on.
+
+    ports: {component: {variable: [host:port or port, ...]}}, as each role's validation recorded them.
+    """
+    owners = {}
+    for component, settings in sorted((ports or {}).items()):
+        for variable, addresses in sorted(settings.items()):
+            for address in addresses if isinstance(addresses, (list, tuple)) else [addresses]:
+                port = str(address).rsplit(":", 1)[-1]
+                owners.setdefault(port, []).append(f"{component} ({variable})")
+    return [f"port {port} is taken twice on this host: {' and '.join(names)}; give each its own port"
+            for port, names in sorted(owners.items()) if len(set(names)) > 1]
+
+
+def _path_component(name):
+    text = str(name)
+    return bool(text) and text not in (".", "..") and "/" not in text and not _CONTROL.search(text) and "\t" not in text
+
+
+def _flag_problems(prefix, flags, args):
+    """Line breaks and control characters in command-line flags (they would split ExecStart=)."""
+    problems = []
+    bad_flags = [str(f) for f in flags or [] if _CONTROL.search(str(f))]
+    if bad_flags:
+        problems.append(f"{prefix}_extra_flags: flag(s) {', '.join(repr(f.split('=', 1)[0][:40]) for f in bad_flags)}"
+                        " contain a line break or control character")
+    bad_args = [str(a).split("=", 1)[0][:40] for a in args or [] if _CONTROL.search(str(a)) and str(a) not in bad_flags]
+    if bad_args:
+        problems.append(f"{prefix}: the value of flag(s) {', '.join(bad_args)} contains a line break or control character;"
+                        f" check the {prefix}_* setting behind it (paths, URLs, labels)")
+    return problems
+
+
+# [Service] directives a *_unit_hardening mapping may set: systemd.exec(5), systemd.resource-control(5) and the
+# restart/limit settings of systemd.service(5). systemd ignores keys it does not know, with only a log line.
+HARDENING_KEYS = frozenset("""
+AmbientCapabilities AppArmorProfile BindPaths BindReadOnlyPaths CPUAccounting CPUQuota CPUWeight CacheDirectory
+CacheDirectoryMode CapabilityBoundingSet ConfigurationDirectory ConfigurationDirectoryMode DevicePolicy DeviceAllow
+DynamicUser Environment EnvironmentFile ExecPaths IOAccounting IOWeight IPAccounting IPAddressAllow IPAddressDeny
+InaccessiblePaths KeyringMode LimitAS LimitCORE LimitDATA LimitFSIZE LimitMEMLOCK LimitNOFILE LimitNPROC LimitRSS
+LimitSTACK LockPersonality LogsDirectory LogsDirectoryMode MemoryAccounting MemoryDenyWriteExecute MemoryHigh
+MemoryMax MemoryMin MemorySwapMax MountFlags NoExecPaths NoNewPrivileges Nice OOMScoreAdjust PrivateDevices
+PrivateIPC PrivateMounts PrivateNetwork PrivateTmp PrivateUsers ProcSubset ProtectClock ProtectControlGroups
+ProtectHome ProtectHostname ProtectKernelLogs ProtectKernelModules ProtectKernelTunables ProtectProc ProtectSystem
+ReadOnlyPaths ReadWritePaths RemoveIPC RestartSec RestrictAddressFamilies RestrictFileSystems RestrictNamespaces
+RestrictNetworkInterfaces RestrictRealtime RestrictSUIDSGID RuntimeDirectory RuntimeDirectoryMode
+RuntimeDirectoryPreserve SecureBits SocketBindAllow SocketBindDeny StateDirectory StateDirectoryMode
+SupplementaryGroups SystemCallArchitectures SystemCallErrorNumber SystemCallFilter SystemCallLog TasksAccounting
+TasksMax TemporaryFileSystem TimeoutStartSec TimeoutStopSec UMask WatchdogSec
+""".split())
 
 
 def _read(path):
@@ -233,7 +366,8 @@ def monitoring_deploy_plan(spec):
         units = [{"path": dropin, "state": "directory", "owner": "root", "group": "root", "mode": "0755"},
                  dict(restart, path=f"{dropin}/10-hardening.conf", content=content)]
     else:
-        units = [dict(restart, path=f"/etc/systemd/system/{name}.service", content=content)]
+        units = [dict(restart, path=f"/etc/systemd/system/{name}.service", content=content,
+                      verify_unit=bool(spec["service_start"]))]  # a unit whose binary is not installed cannot load
     # With a key, the certificates go with it: the web config's check (promtool) opens them.
     secret = dirs + (tls if key else []) + key + (web if web_secret else []) + list(spec["secret_files"])
     start = bool(spec["service_start"])
@@ -270,12 +404,16 @@ def _hostvar(hostvars, host, name, default):
 def monitoring_endpoints(members, hostvars, component, port, port_var):
     """How clients reach each host of a component: address, port, scheme and the first basic auth user.
 
+    Hosts with <component>_configure_only (installed as configuration only, not running) are left out.
     A host's <component>_tls_enabled / <component>_basic_auth_users (else monitoring_*) decide scheme and
     credentials; monitoring_scrape_address overrides the inventory name; the port comes from port_var
     (a port, "host:port" or a list of them), else the component's default port.
     """
     endpoints = []
     for host in members or []:
+        # A component that does not run by design (grafana_configure_only) is no target: it would be down.
+        if _truthy(_hostvar(hostvars, host, f"{component}_configure_only", False)):
+            continue
         tls = _hostvar(hostvars, host, f"{component}_tls_enabled", _hostvar(hostvars, host, "monitoring_tls_enabled", False))
         users = _hostvar(hostvars, host, f"{component}_basic_auth_users",
                          _hostvar(hostvars, host, "monitoring_basic_auth_users", {})) or {}
@@ -292,6 +430,12 @@ def monitoring_endpoints(members, hostvars, component, port, port_var):
             "password": password,
         })
     return endpoints
+
+
+def monitoring_peer_address(host, hostvars, port_var, default_port):
+    """host:port another host reaches `host` at, from inventory data only (monitoring_scrape_address, else the
+    inventory name): no facts, so the result is the same whether or not `host` is in the play."""
+    return f"{_hostvar(hostvars, host, 'monitoring_scrape_address', host)}:{_hostvar(hostvars, host, port_var, default_port)}"
 
 
 def monitoring_ini_value(value):
@@ -335,6 +479,8 @@ class FilterModule:
             "monitoring_bcrypt_users": monitoring_bcrypt_users,
             "monitoring_web_config": monitoring_web_config,
             "monitoring_common_problems": monitoring_common_problems,
+            "monitoring_placeholders": monitoring_placeholders,
+            "monitoring_port_conflicts": monitoring_port_conflicts,
             "monitoring_systemd_unit": monitoring_systemd_unit,
             "monitoring_deploy_plan": monitoring_deploy_plan,
             "monitoring_release_archive": monitoring_release_archive,
@@ -343,6 +489,7 @@ class FilterModule:
             "monitoring_systemd_quote": monitoring_systemd_quote,
             "monitoring_health_host": monitoring_health_host,
             "monitoring_endpoints": monitoring_endpoints,
+            "monitoring_peer_address": monitoring_peer_address,
             "monitoring_ini_value": monitoring_ini_value,
             "monitoring_json_problem": monitoring_json_problem,
             "monitoring_duration_seconds": monitoring_duration_seconds,

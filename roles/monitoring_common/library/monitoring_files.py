@@ -57,6 +57,7 @@ options:
       group: {description: Group name or gid; as owner., type: str}
       mode: {description: Octal mode such as "0640"; unset leaves it alone (new paths get 0644 / 0755)., type: str}
       validate: {description: Command checking the new file before it is moved into place; %s is its path., type: str}
+      verify_unit: {description: Check the new systemd unit with systemd-analyze verify before it is moved into place., type: bool, default: false}
       diff: {description: Show the content in diffs (false for files that hold hashes or secrets)., type: bool, default: true}
       triggers:
         description: Names returned in RV(triggers) when this entry changes (restart, reload, daemon-reload, ...).
@@ -404,9 +405,26 @@ class Applier:
 
             def validate(tmp):
                 self.command([arg.replace("%s", tmp) for arg in argv], f"validation of {path} ({command})")
+        if entry.get("verify_unit"):
+            validate = self.unit_verifier(path, validate)
         undo = self.backup(path)
         self.write(path, data, mode, uid, gid, validate)
         self.undo.append(undo)
+
+    def unit_verifier(self, path, then=None):
+        """`systemd-analyze verify` of the new unit under its own name (it needs the unit suffix), before it is moved
+        into place: a unit that does not load (bad syntax, missing executable) never replaces a working one."""
+        def verify(tmp):
+            workdir = tempfile.mkdtemp(prefix="monitoring-unit-")
+            try:
+                copy = os.path.join(workdir, os.path.basename(path))
+                shutil.copyfile(tmp, copy)
+                self.command(["systemd-analyze", "verify", copy], f"systemd-analyze verify of {path}")
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+            if then:
+                then(tmp)
+        return verify
 
     def apply_link(self, entry, path, triggers):
         target = entry.get("src")
@@ -503,7 +521,7 @@ class Applier:
             return False
         ok, msg, _, _ = check_health(spec)
         if not ok:
-            journal = self.run(["journalctl", "--unit", service, "--lines", "40", "--no-pager"])[1] if service else ""
+            journal = self.journal(service) if service else ""
             raise Failed(f"{service or spec['url']} is not healthy: {msg}\njournal:\n{journal}")
         return True
 
@@ -527,6 +545,12 @@ class Applier:
         if os.path.lexists(spec["archive"]):
             self.remove(spec["archive"])
             self.warnings.append(f"removed {spec['archive']}: an archive this run did not copy is never unpacked")
+
+    def journal(self, service):
+        """The journal of the unit's latest start (its invocation), not lines of the process before it."""
+        invocation = self.run(["systemctl", "show", "--property", "InvocationID", "--value", service])[1].strip()
+        match = [f"_SYSTEMD_INVOCATION_ID={invocation}"] if invocation else ["--unit", service]
+        return self.run(["journalctl", *match, "--lines", "40", "--no-pager"])[1]
 
     def unpack(self, spec):
         """Check the copied archive's sha256, unpack it into spec["dest"] (top directory stripped) through a temporary
@@ -648,6 +672,7 @@ ENTRY_OPTIONS = dict(
     state=dict(type="str", default="file", choices=["file", "directory", "link", "absent"]),
     content=dict(type="str"), src=dict(type="str"), owner=dict(type="str"), group=dict(type="str"),
     mode=dict(type="str"), validate=dict(type="str"), diff=dict(type="bool", default=True),
+    verify_unit=dict(type="bool", default=False),
     triggers=dict(type="list", elements="str", default=[]),
 )
 # The options a plan (monitoring_deploy_plan) may carry; given alone or inside O(plan).

@@ -5,7 +5,8 @@ import uuid
 
 import pytest
 import requests
-from monitoring_testlib import container_ip, get, inventory_hosts, post_alert, sink_requests, wait_for
+from monitoring_testlib import (changed_hosts, container_ip, get, inventory_hosts, post_alert, run_playbook,
+                               sink_requests, wait_for)
 
 testinfra_hosts = inventory_hosts("deb12")
 
@@ -67,3 +68,13 @@ def test_delivery_with_one_instance_stopped(host, sink):
         wait_for(lambda: delivered(sink, alertname), 60, message="delivery with a stopped peer")
     finally:
         stopped.run("systemctl start alertmanager")
+
+
+def test_limit_to_one_peer_changes_nothing():
+    """Peers come from the inventory, not from facts that only hosts of the play have: a run limited to one
+    member renders the same unit and restarts nothing."""
+    import os
+    scenario = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml")
+    for member in ("deb12", "deb13"):
+        returncode, output = run_playbook(scenario, "--limit", member)
+        assert returncode == 0 and changed_hosts(output) == [], output[-3000:]

@@ -55,3 +55,11 @@ def test_passwords_absent_from_every_log(host, hostvars):
     journal = host.check_output("journalctl --no-pager")
     for key in ("node_exporter_test_password", "node_exporter_test_password_rotated"):
         assert hostvars[key] not in journal, key
+
+
+def test_rate_limit_refuses_a_flood(url, hostvars):
+    """monitoring_web_rate_limit: past the burst, requests get 429."""
+    session = requests.Session()
+    session.auth = ("prometheus", hostvars["node_exporter_test_password_rotated"])
+    codes = [session.get(url.replace("/metrics", "/"), verify=CA, timeout=5).status_code for _ in range(60)]
+    assert 429 in codes and codes[0] != 429
