@@ -327,15 +327,51 @@ def test_a_unit_is_verified_under_its_own_name_before_it_replaces_the_old_one(tm
 
 
 def test_an_unhealthy_service_shows_the_journal_of_its_own_start(monkeypatch):
+    """The old process's lines and the empty invocation of a pending restart are left out."""
+    import json
     import monitoring_files
     monkeypatch.setattr(monitoring_files, "check_health", lambda spec: (False, "no answer", 0, 1))
-    seen = []
+    journal = [{"_SYSTEMD_INVOCATION_ID": "old", "MESSAGE": "old process: serving"},
+               {"INVOCATION_ID": "new", "MESSAGE": "Started app.service."},
+               {"_SYSTEMD_INVOCATION_ID": "new", "MESSAGE": "listen tcp :9100: bind: address already in use"},
+               {"INVOCATION_ID": "pending", "MESSAGE": "app.service: Scheduled restart job."}]
 
     def run_command(argv):
-        seen.append(argv)
-        if argv[:2] == ["systemctl", "show"]:
-            return 0, "0123abcd\n", ""
-        return 0, "listen tcp :9100: bind: address already in use", ""
-    with pytest.raises(Failed, match="address already in use"):
+        if argv[0] == "journalctl":
+            return 0, "\n".join(json.dumps(e) for e in journal), ""
+        return 0, "", ""
+    with pytest.raises(Failed) as failure:
         Applier(run_command).apply(service={"name": "app", "started": False}, health={"url": "http://x/"})
-    assert ["journalctl", "_SYSTEMD_INVOCATION_ID=0123abcd", "--lines", "40", "--no-pager"] in seen
+    assert "address already in use" in str(failure.value) and "Started app.service." in str(failure.value)
+    assert "old process" not in str(failure.value) and "Scheduled restart" not in str(failure.value)
+
+
+def test_the_previous_state_is_kept_and_put_back(tmp_path, monkeypatch):
+    """What a run replaced (files, links, pruned files) comes back, with a restart and the old health check."""
+    import monitoring_files
+    checked = []
+    monkeypatch.setattr(monitoring_files, "check_health", lambda spec: (checked.append(spec["url"]) or (True, "ok", 200, 1)))
+    commands = []
+
+    def run_command(argv):
+        commands.append(argv)
+        return 0, "", ""
+    conf, link, rules = tmp_path / "app.yml", tmp_path / "current", tmp_path / "rules"
+    rules.mkdir()
+    (rules / "old.yml").write_text("old rule\n")
+    previous = str(tmp_path / "state/previous/app")
+    entries = lambda content, target: [{"path": str(conf), "content": content, "mode": "0640"},  # noqa: E731
+                                       {"path": str(link), "state": "link", "src": target}]
+    Applier(run_command).apply(entries=entries("port: 9090\n", "/opt/app/1.0"), previous=previous,
+                               health={"url": "http://old/"})
+    Applier(run_command).apply(entries=entries("port: 9091\n", "/opt/app/2.0"), prune=[{"path": str(rules)}],
+                               previous=previous, health={"url": "http://new/"})
+    assert conf.read_text() == "port: 9091\n" and not (rules / "old.yml").exists()
+    assert oct(os.stat(previous).st_mode & 0o777) == "0o700"
+    result = Applier(run_command).restore({"dir": previous, "service": "app"})
+    assert result["healthy"] and "healthy again" in result["msg"]
+    assert conf.read_text() == "port: 9090\n" and oct(conf.stat().st_mode & 0o777) == "0o640"
+    assert os.readlink(link) == "/opt/app/1.0" and (rules / "old.yml").read_text() == "old rule\n"
+    assert ["systemctl", "restart", "app"] in commands and checked[-1] == "http://old/"
+    assert not os.path.exists(previous)
+    assert Applier(run_command).restore({"dir": previous, "service": "app"})["restored"] == []

@@ -380,6 +380,7 @@ def monitoring_deploy_plan(spec):
         "prune": [dict(p, keep=[e["path"] for e in secret if "content" in e]) for p in spec["prune"]],
         "versions": versions,
         "service": {"name": unit["dropin_for"] or name, "enabled": start, "started": start},
+        "previous": spec.get("previous_dir") if start else None,
         "health": monitoring_health_spec(dict(spec["health"], tls=spec["web"]["tls"], users=spec["web"]["users"],
                                               ca=f"{tls_dir}/ca.crt" if spec["tls_ca_src"] else ""))
         if spec["health"]["listen_address"] else None,

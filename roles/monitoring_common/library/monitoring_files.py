@@ -108,6 +108,14 @@ options:
       the options of monitoring_health) and fail with its journal when it does not; RV(healthy) tells the role
       that its own health check after the handlers is not needed.
     type: dict
+  previous:
+    description: >-
+      Root-only directory that keeps what this run replaced (files, links, pruned paths) and the health check of
+      the state it replaced, so O(restore) can put it back when the service fails after the run.
+    type: str
+  restore:
+    description: Put back what the last run kept in O(restore.dir), restart O(restore.service) and check it.
+    type: dict
   plan:
     description: >-
       The options above in one mapping, as the monitoring_deploy_plan filter builds them (one template per task
@@ -146,6 +154,7 @@ service:
 
 import grp
 import hashlib
+import json
 import os
 import platform
 import pwd
@@ -157,10 +166,10 @@ import tempfile
 
 try:
     from ansible.module_utils.basic import AnsibleModule
-    from ansible.module_utils.monitoring_http import check_health
+    from ansible.module_utils.monitoring_http import check_health, start_journal
 except ImportError:  # unit tests import the class without Ansible's module runtime
     AnsibleModule = None
-    from monitoring_http import check_health
+    from monitoring_http import check_health, start_journal
 
 DEFAULT_MODES = {"file": 0o644, "directory": 0o755}
 
@@ -187,6 +196,8 @@ class Applier:
         self.changed_paths = set()
         self.undo = []  # callables, applied in reverse when a step fails
         self.saved = []  # temporary copies of directories for the undo steps
+        self.previous = None  # directory keeping what this run replaced, until the role's health check passed
+        self.manifest, self.remembered = [], set()
         self.warnings = []
 
     # --- helpers -----------------------------------------------------------------------------
@@ -330,6 +341,82 @@ class Applier:
             return lambda: self.write(path, data, st.st_mode, st.st_uid, st.st_gid)
         return lambda: self.remove(path)
 
+    # --- the previous state, for the role to put back when the service fails after the run --------
+    def remember(self, path):
+        """Keep a copy of `path` as it is before this run changes it (once per path)."""
+        if not self.previous or path in self.remembered:
+            return
+        if not self.remembered:
+            self.remove(self.previous)
+            os.makedirs(os.path.dirname(self.previous), 0o755, exist_ok=True)
+            os.mkdir(self.previous, 0o700)
+        self.remembered.add(path)
+        entry, blob = {"path": path}, os.path.join(self.previous, str(len(self.manifest)))
+        if os.path.islink(path):
+            entry.update(state="link", src=os.readlink(path))
+        elif os.path.isdir(path):
+            shutil.copytree(path, blob, symlinks=True)
+            entry.update(state="directory", blob=blob)
+        elif os.path.isfile(path):
+            st = os.stat(path)
+            shutil.copyfile(path, blob)
+            entry.update(state="file", blob=blob, mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid)
+        else:
+            entry.update(state="absent")
+        self.manifest.append(entry)
+
+    def keep_previous(self, health):
+        """After a successful run: the manifest of what it replaced, and the health check of the state it replaced
+        (the one this run's health check replaces in <previous>.health.json)."""
+        if not self.previous or self.check_mode:
+            return
+        state = self.previous + ".health.json"
+        if self.manifest:
+            with open(os.path.join(self.previous, "manifest.json"), "w", encoding="utf-8") as handle:
+                json.dump(self.manifest, handle)
+            if os.path.exists(state):
+                shutil.copyfile(state, os.path.join(self.previous, "health.json"))
+        if health and (self.manifest or not os.path.exists(state)):
+            self.write(state, json.dumps(health).encode(), 0o600, os.geteuid(), os.getegid())
+
+    def restore(self, spec):
+        """Put back what the last changing run replaced, restart the service and check the previous health."""
+        directory, service = spec["dir"], spec["service"]
+        try:
+            with open(os.path.join(directory, "manifest.json"), encoding="utf-8") as handle:
+                manifest = json.load(handle)
+        except (OSError, ValueError):
+            return {"changed": False, "restored": [], "healthy": False, "msg": "no previous state was kept"}
+        for entry in reversed(manifest):
+            path = entry["path"]
+            if entry["state"] == "file":
+                with open(entry["blob"], "rb") as handle:
+                    self.write(path, handle.read(), entry["mode"], entry["uid"], entry["gid"])
+            elif entry["state"] == "link":
+                self.remove(path)
+                os.symlink(entry["src"], path)
+            elif entry["state"] == "directory":
+                self.remove(path)
+                shutil.copytree(entry["blob"], path, symlinks=True)
+            else:
+                self.remove(path)
+            sync_dir(os.path.dirname(path))
+        self.command(["systemctl", "daemon-reload"], "systemctl daemon-reload")
+        self.command(["systemctl", "restart", service], f"systemctl restart {service}")
+        health_file = os.path.join(directory, "health.json")
+        if os.path.exists(health_file):
+            with open(health_file, encoding="utf-8") as handle:
+                health = json.load(handle)
+            ok, msg, _, _ = check_health(health)
+            shutil.copyfile(health_file, directory + ".health.json")
+        else:  # no earlier health check to repeat: the unit must at least stay up
+            ok = self.run(["sh", "-c", f"sleep 5; systemctl is-active --quiet {shlex.quote(service)}"])[0] == 0
+            msg = "active" if ok else "not active"
+        self.remove(directory)
+        return {"changed": True, "restored": [e["path"] for e in manifest], "healthy": ok,
+                "msg": f"the previous files were put back and {service} restarted: "
+                       + ("it is healthy again" if ok else f"it is still not healthy ({msg})")}
+
     @staticmethod
     def remove(path):
         if os.path.isdir(path) and not os.path.islink(path):
@@ -407,6 +494,7 @@ class Applier:
                 self.command([arg.replace("%s", tmp) for arg in argv], f"validation of {path} ({command})")
         if entry.get("verify_unit"):
             validate = self.unit_verifier(path, validate)
+        self.remember(path)
         undo = self.backup(path)
         self.write(path, data, mode, uid, gid, validate)
         self.undo.append(undo)
@@ -440,6 +528,7 @@ class Applier:
         if self.check_mode:
             return
         self.make_parents(path)
+        self.remember(path)
         undo = self.backup(path)
         tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.link")
         if os.path.lexists(tmp):
@@ -454,6 +543,7 @@ class Applier:
             return
         self.note(path, "removed", triggers, "present", "absent")
         if not self.check_mode:
+            self.remember(path)
             undo = self.backup(path)
             self.remove(path)
             self.undo.append(undo)
@@ -547,10 +637,7 @@ class Applier:
             self.warnings.append(f"removed {spec['archive']}: an archive this run did not copy is never unpacked")
 
     def journal(self, service):
-        """The journal of the unit's latest start (its invocation), not lines of the process before it."""
-        invocation = self.run(["systemctl", "show", "--property", "InvocationID", "--value", service])[1].strip()
-        match = [f"_SYSTEMD_INVOCATION_ID={invocation}"] if invocation else ["--unit", service]
-        return self.run(["journalctl", *match, "--lines", "40", "--no-pager"])[1]
+        return start_journal(self.run, service)
 
     def unpack(self, spec):
         """Check the copied archive's sha256, unpack it into spec["dest"] (top directory stripped) through a temporary
@@ -607,7 +694,8 @@ class Applier:
         self.note(dest, "release unpacked")
 
     def apply(self, account=None, entries=(), prune=(), check_command=None, versions=None, service=None,
-              health=None, release=None, unpack=None):
+              health=None, release=None, unpack=None, previous=None):
+        self.previous = None if self.check_mode else previous
         try:
             return self._apply(account, entries, prune, check_command, versions, service, health, release, unpack)
         finally:
@@ -642,6 +730,7 @@ class Applier:
         except (Failed, OSError) as err:
             self.rollback()
             raise Failed(str(err)) from err
+        self.keep_previous(health)
         if versions:
             self.prune_versions(versions)
         result = {"changes": self.changes, "triggers": sorted(self.triggers), "deferred": False}
@@ -696,13 +785,16 @@ PLANNED = dict(
     service=dict(type="dict", options=dict(name=dict(type="str", required=True),
                                            enabled=dict(type="bool", default=True),
                                            started=dict(type="bool", default=True))),
+    previous=dict(type="str"),
     health=dict(type="dict", options=dict(
         url=dict(type="str", required=True), status=dict(type="int", default=200), ca_path=dict(type="str"),
         user=dict(type="str"), password=dict(type="str", no_log=True), retries=dict(type="int", default=30),
         delay=dict(type="float", default=1), timeout=dict(type="int", default=5), metrics_url=dict(type="str"),
         reload_metric=dict(type="str", default=""), reloaded_since=dict(type="float", default=0))),
 )
-ARGUMENT_SPEC = dict(PLANNED, plan=dict(type="dict", options=PLANNED), check_command=dict(type="list", elements="str"))
+ARGUMENT_SPEC = dict(PLANNED, plan=dict(type="dict", options=PLANNED), check_command=dict(type="list", elements="str"),
+                     restore=dict(type="dict", options=dict(dir=dict(type="str", required=True),
+                                                            service=dict(type="str", required=True))))
 
 
 def run(params, check_mode, want_diff, run_command):
@@ -712,10 +804,15 @@ def run(params, check_mode, want_diff, run_command):
     # Secret contents never reach a diff, not even the old content that no_log does not know.
     secrets = [dict(entry, diff=False) for entry in params.get("secret_entries") or []]
     applier = Applier(run_command, check_mode, want_diff)
+    if params.get("restore"):
+        try:
+            return dict(applier.restore(params["restore"]), architecture=platform.machine())
+        except (Failed, OSError) as err:
+            return {"failed": True, "msg": f"could not put the previous files back: {err}"}
     try:
         result = applier.apply(params.get("account"), secrets + (params.get("entries") or []), params.get("prune") or [],
                                params.get("check_command"), params.get("versions"), params.get("service"),
-                               params.get("health"), params.get("release"), params.get("unpack"))
+                               params.get("health"), params.get("release"), params.get("unpack"), params.get("previous"))
     except Failed as err:
         return {"failed": True, "msg": str(err), "changes": applier.changes}
     result["architecture"] = platform.machine()

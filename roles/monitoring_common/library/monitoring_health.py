@@ -27,6 +27,7 @@ options:
   metrics_url: {description: URL of the service's own metrics (for the reload check)., type: str}
   reload_metric: {description: Metric prefix such as prometheus_config_last_reload; empty skips the check., type: str, default: ""}
   reloaded_since: {description: Epoch seconds the last successful reload must not be older than., type: float, default: 0}
+  unit: {description: Systemd unit whose journal of its last start the failure message quotes., type: str}
 author: monitoring-stack
 """
 
@@ -48,10 +49,10 @@ attempts: {description: Requests made., type: int, returned: always}
 
 try:
     from ansible.module_utils.basic import AnsibleModule
-    from ansible.module_utils.monitoring_http import check_health
+    from ansible.module_utils.monitoring_http import check_health, start_journal
 except ImportError:  # unit tests import the module without Ansible's module runtime
     AnsibleModule = None
-    from monitoring_http import check_health
+    from monitoring_http import check_health, start_journal
 
 
 ARGUMENT_SPEC = dict(
@@ -59,7 +60,7 @@ ARGUMENT_SPEC = dict(
     ca_path=dict(type="str"), user=dict(type="str"), password=dict(type="str", no_log=True),
     retries=dict(type="int", default=30), delay=dict(type="float", default=1), timeout=dict(type="int", default=5),
     metrics_url=dict(type="str"), reload_metric=dict(type="str", default=""),
-    reloaded_since=dict(type="float", default=0),
+    reloaded_since=dict(type="float", default=0), unit=dict(type="str"),
 )
 
 
@@ -69,7 +70,8 @@ def run(params, check_mode, want_diff, run_command):
         return {"changed": False, "skipped": True, "msg": "health is not checked in check mode", "status": 0, "attempts": 0}
     ok, msg, status, attempts = check_health(params)
     if not ok:
-        return {"failed": True, "msg": msg, "status": status, "attempts": attempts}
+        journal = f"\njournal of the failed start:\n{start_journal(run_command, params['unit'])}" if params.get("unit") else ""
+        return {"failed": True, "msg": msg + journal, "status": status, "attempts": attempts}
     return {"changed": False, "status": status, "attempts": attempts}
 
 

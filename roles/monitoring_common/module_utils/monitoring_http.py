@@ -1,10 +1,12 @@
 # -*- coding: utf-8 -*-
 # Apache-2.0, monitoring-stack
-"""HTTP(S) health checks of the monitoring services, shared by monitoring_health and monitoring_files."""
+"""HTTP(S) health checks of the monitoring services and the journal of a failed start, shared by monitoring_health
+and monitoring_files."""
 
 from __future__ import annotations
 
 import base64
+import json
 import re
 import ssl
 import time
@@ -79,3 +81,21 @@ def check_health(spec, sleep=time.sleep):
             return False, (f"{spec['url']} answers, but the configuration on disk is not the one loaded "
                            f"({prefix}_successful is not 1 since {since:.0f})"), status, attempts
     return True, "healthy", status, attempts
+
+
+def start_journal(run, unit, lines=40):
+    """The journal of the unit's last start that wrote anything (its invocation), not the lines of the process
+    before it: while a failing unit waits to restart, its current invocation has no lines yet."""
+    rc, out, _ = run(["journalctl", "--unit", unit, "--output", "json", "--lines", "500", "--no-pager"])
+    entries = []
+    for line in (out or "").splitlines() if rc == 0 else []:
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue
+    started = [e["_SYSTEMD_INVOCATION_ID"] for e in entries if e.get("_SYSTEMD_INVOCATION_ID")]
+    if not started:
+        return run(["journalctl", "--unit", unit, "--lines", str(lines), "--no-pager"])[1]
+    last = started[-1]
+    text = [e.get("MESSAGE", "") for e in entries if last in (e.get("_SYSTEMD_INVOCATION_ID"), e.get("INVOCATION_ID"))]
+    return "\n".join(m if isinstance(m, str) else bytes(m).decode("utf-8", "replace") for m in text[-lines:])
