@@ -115,3 +115,14 @@ def test_rate_limit_goes_into_the_web_config_and_bad_ones_are_refused():
     assert web == {"rate_limit": {"interval": "1s", "burst": 50}}
     assert problems(rate_limit={"interval": "1s", "burst": 50}) == []
     assert "monitoring_web_rate_limit" in problems(rate_limit={"interval": "fast", "burst": 5})[0]
+
+
+def test_grafana_provisioning_keeps_a_literal_dollar():
+    from grafana import grafana_escape, grafana_escape_secure
+    password = "Scr$pe-'\"\\{{x}}-ünï"
+    datasources = grafana_escape_secure([{"name": "P", "url": "http://x/$__env{NO}", "secureJsonData": {"basicAuthPassword": password}},
+                                         {"name": "L"}])
+    assert datasources[0]["secureJsonData"]["basicAuthPassword"] == "Scr$$pe-'\"\\{{x}}-ünï"
+    assert datasources[0]["url"] == "http://x/$__env{NO}" and datasources[1] == {"name": "L"}
+    assert grafana_escape([{"receivers": [{"settings": {"message": "{{ $labels.instance }}"}}]}]) == [
+        {"receivers": [{"settings": {"message": "{{ $$labels.instance }}"}}]}]

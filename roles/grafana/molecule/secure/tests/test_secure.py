@@ -1,7 +1,7 @@
 """Grafana over HTTPS with basic auth on Prometheus and Alertmanager."""
 import pytest
 from grafana_checks import *  # noqa: F401,F403 (the shared tests)
-from grafana_checks import needs_grafana
+from grafana_checks import needs_grafana, scrape_password
 from monitoring_testlib import get, hostvars  # noqa: F401 (fixture)
 
 
@@ -16,10 +16,21 @@ def expect():
 @needs_grafana
 def test_metrics_need_credentials(grafana, ca, hostvars):
     assert get(f"{grafana}/metrics", ca=ca).status_code == 401
-    assert get(f"{grafana}/metrics", ca=ca, auth=("prometheus", hostvars["test_scrape_password"])).status_code == 200
+    assert get(f"{grafana}/metrics", ca=ca, auth=(b"prometheus", scrape_password(hostvars).encode("utf-8"))).status_code == 200
 
 
 @needs_grafana
 def test_alertmanager_through_grafana(grafana, ca, admin):
     answer = get(f"{grafana}/api/datasources/proxy/uid/alertmanager/api/v2/status", auth=admin, ca=ca)
     assert answer.status_code == 200 and "cluster" in answer.json()
+
+
+def test_a_dollar_in_the_datasource_password_is_escaped(host, hostvars):
+    """Grafana expands $ in provisioning files: the password must arrive as written."""
+    import yaml
+    password = scrape_password(hostvars)
+    assert "$" in password and "{{" in password and "ü" in password
+    provisioned = yaml.safe_load(host.file("/etc/grafana/provisioning/datasources/monitoring.yml").content_string)
+    secure = {ds["name"]: ds.get("secureJsonData", {}) for ds in provisioned["datasources"]}
+    assert secure["Prometheus"]["basicAuthPassword"] == password.replace("$", "$$")
+    assert host.file("/etc/grafana/provisioning/datasources/monitoring.yml").mode == 0o640
