@@ -67,7 +67,8 @@ def prometheus_api(expect, hostvars):
     scheme = "https" if expect["tls"] else "http"
     # UTF-8, as Prometheus' Go clients send it (requests would encode a str as Latin-1).
     auth = (b"prometheus", scrape_password(hostvars).encode("utf-8")) if expect["auth"] else None
-    return f"{scheme}://{container_ip(prometheus)}:9090/api/v1", auth
+    prefix = expect.get("prefix", {}).get("prometheus", "")
+    return f"{scheme}://{container_ip(prometheus)}:9090{prefix}/api/v1", auth
 
 
 # --- without the binary -------------------------------------------------------------------------
@@ -96,6 +97,7 @@ def test_grafana_ini_key_by_key(host, hostvars, expect):
         ("paths", "provisioning"): "/etc/grafana/provisioning",
         # A value with '#' and ';' stays whole: Grafana reads triple-quoted values verbatim.
         ("smtp", "from_name"): '"""Monitoring #ops; on-call"""',
+        ("smtp", "password"): "$__file{/etc/grafana/secrets/smtp_password}",
     }
     actual = {key: config.get(*key, fallback=None) for key in expected}
     assert actual == expected
@@ -108,7 +110,8 @@ def test_grafana_ini_key_by_key(host, hostvars, expect):
 
 def test_secrets_in_files_only(host, hostvars):
     text = host.check_output("cat /etc/grafana/grafana.ini /etc/grafana/provisioning/dashboards/*.yml")
-    for name, value in (("admin_password", hostvars["grafana_admin_password"]), ("secret_key", hostvars["grafana_secret_key"])):
+    for name, value in (("admin_password", hostvars["grafana_admin_password"]), ("secret_key", hostvars["grafana_secret_key"]),
+                        ("smtp_password", hostvars["grafana_smtp"]["password"])):
         assert value not in text
         secret = host.file(f"/etc/grafana/secrets/{name}")
         assert (secret.user, secret.group, secret.mode) == ("root", "grafana", 0o640)
@@ -129,7 +132,9 @@ def test_datasource_provisioning(host, hostvars, expect):
     by_name = {d["name"]: d for d in doc["datasources"]}
     ds = by_name["Prometheus"]
     scheme = "https" if expect["tls"] else "http"
-    assert (ds["type"], ds["uid"], ds["url"], ds["isDefault"]) == ("prometheus", "prometheus", f"{scheme}://{prometheus}:9090", True)
+    prefix = expect.get("prefix", {})
+    assert (ds["type"], ds["uid"], ds["url"], ds["isDefault"]) == (
+        "prometheus", "prometheus", f"{scheme}://{prometheus}:9090{prefix.get('prometheus', '')}", True)
     assert ds["jsonData"]["timeInterval"] == hostvars["prometheus_scrape_interval"]
     if expect["tls"]:
         assert ds["jsonData"]["tlsAuthWithCACert"] is True
@@ -142,7 +147,7 @@ def test_datasource_provisioning(host, hostvars, expect):
         assert "basicAuth" not in ds
     alertmanagers = inventory_hosts("alertmanager", required=False)
     if alertmanagers:
-        assert by_name["Alertmanager"]["url"] == f"{scheme}://{alertmanagers[0]}:9093"
+        assert by_name["Alertmanager"]["url"] == f"{scheme}://{alertmanagers[0]}:9093{prefix.get('alertmanager', '')}"
     else:
         assert "Alertmanager" not in by_name
     # What the side effect added and then dropped is deleted from Grafana, not left behind.
@@ -195,6 +200,7 @@ def test_secrets_absent_from_logs(hostvars):
     text = run_logs()
     secrets = {name: hostvars[name] for name in ("grafana_admin_password", "grafana_secret_key") if name in hostvars}
     secrets["test_scrape_password"] = scrape_password(hostvars)
+    secrets["grafana_smtp.password"] = hostvars["grafana_smtp"]["password"]
     for name, secret in secrets.items():
         if secret:
             assert secret not in text, name

@@ -75,8 +75,8 @@ def test_endpoints_follow_each_hosts_settings():
         "n1": {"node_exporter_listen_addresses": ["[::]:9200"]},
     }
     assert F.monitoring_endpoints(["p1", "p2"], hostvars, "prometheus", 9090, "prometheus_listen_address") == [
-        {"host": "p1", "address": "p1", "port": 9091, "scheme": "https", "username": "scraper", "password": "pw"},
-        {"host": "p2", "address": "10.0.0.2", "port": 9090, "scheme": "http", "username": "", "password": ""},
+        {"host": "p1", "address": "p1", "port": 9091, "scheme": "https", "username": "scraper", "password": "pw", "path": ""},
+        {"host": "p2", "address": "10.0.0.2", "port": 9090, "scheme": "http", "username": "", "password": "", "path": ""},
     ]
     assert F.monitoring_endpoints(["n1"], hostvars, "node_exporter", 9100, "node_exporter_listen_addresses")[0]["port"] == 9200
 
@@ -92,3 +92,39 @@ def test_duration_seconds():
 def test_a_component_that_does_not_run_by_design_is_no_target():
     hostvars = {"g1": {"grafana_configure_only": True}, "g2": {"grafana_configure_only": "False"}}
     assert [e["host"] for e in F.monitoring_endpoints(["g1", "g2"], hostvars, "grafana", 3000, "grafana_http_port")] == ["g2"]
+
+
+def test_a_client_picks_its_own_user():
+    hostvars = {"am1": {"alertmanager_basic_auth_users": {"alerts": "a-pw", "grafana": "g-pw"}},
+                "n1": {"monitoring_basic_auth_users": {}}}
+    first, named = (F.monitoring_endpoints(["am1"], hostvars, "alertmanager", 9093, "alertmanager_listen_address", user)[0]
+                    for user in ("", "grafana"))
+    assert (first["username"], first["password"]) == ("alerts", "a-pw")
+    assert (named["username"], named["password"]) == ("grafana", "g-pw")
+    # No users there: no credentials, whatever the client names.
+    assert F.monitoring_endpoints(["n1"], hostvars, "node_exporter", 9100, "x", "grafana")[0]["username"] == ""
+    with pytest.raises(AnsibleFilterError, match="grafana_datasource_user names a user am1's alertmanager_basic_auth_users"
+                                                 " lacks: no basic auth user 'prometheus' \\(users there: alerts, grafana\\)"):
+        F.monitoring_endpoints(["am1"], hostvars, "alertmanager", 9093, "x", "prometheus", "grafana_datasource_user")
+    health = F.monitoring_health_spec({"listen_address": "0.0.0.0:9093", "user": "grafana", "password": "",
+                                       "users": {"alerts": "a-pw", "grafana": "g-pw"}})
+    assert (health["user"], health["password"]) == ("grafana", "g-pw")
+
+
+def test_every_client_gets_the_route_prefix():
+    hostvars = {"p1": {"prometheus_external_url": "https://mon.example.com/prometheus/"},
+                "p2": {"prometheus_external_url": "https://mon.example.com/x", "prometheus_route_prefix": "/prom"},
+                "g1": {"grafana_serve_from_sub_path": True, "grafana_root_url": "%(protocol)s://%(domain)s:3000/grafana/"},
+                "g2": {"grafana_root_url": "https://mon.example.com/grafana/"}}
+    assert [e["path"] for e in F.monitoring_endpoints(["p1", "p2"], hostvars, "prometheus", 9090, "x")] == \
+        ["/prometheus", "/prom"]
+    # Grafana serves the sub path only with serve_from_sub_path (else a proxy strips it).
+    assert [e["path"] for e in F.monitoring_endpoints(["g1", "g2"], hostvars, "grafana", 3000, "x")] == ["/grafana", ""]
+
+
+def test_pki_hosts_from_the_facts_and_the_inventory():
+    hostvars = {"n1": {"ansible_facts": {"hostname": "n1", "fqdn": "n1.example.com",
+                                         "all_ipv4_addresses": ["10.0.0.1", "127.0.0.1"]},
+                       "monitoring_tls_extra_sans": ["DNS:metrics.example.com"]}}
+    assert F.monitoring_pki_hosts(["n1"], hostvars) == [{"name": "n1", "sans": [
+        "DNS:n1", "DNS:localhost", "IP:127.0.0.1", "DNS:n1.example.com", "IP:10.0.0.1", "DNS:metrics.example.com"]}]

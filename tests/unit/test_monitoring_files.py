@@ -375,3 +375,16 @@ def test_the_previous_state_is_kept_and_put_back(tmp_path, monkeypatch):
     assert ["systemctl", "restart", "app"] in commands and checked[-1] == "http://old/"
     assert not os.path.exists(previous)
     assert Applier(run_command).restore({"dir": previous, "service": "app"})["restored"] == []
+
+
+def test_a_checked_secret_entry_comes_after_the_files_it_is_checked_with(tmp_path):
+    """A configuration that holds a secret is validated with the checker the same run installs (first install)."""
+    from monitoring_files import run as run_module
+    checker, config = tmp_path / "bin/check", tmp_path / "etc/app.yml"
+    params = {"secret_entries": [{"path": str(tmp_path / "etc/token"), "content": "t0ken"},
+                                 {"path": str(config), "content": "token: t0ken\n", "validate": f"{checker} %s"}],
+              "entries": [{"path": str(checker), "content": "#!/bin/sh\ngrep -q token \"$1\"\n", "mode": "0755"}]}
+    result = run_module(params, False, True, run)
+    assert not result.get("failed"), result
+    assert read(config) == "token: t0ken\n"
+    assert "t0ken" not in str(result)

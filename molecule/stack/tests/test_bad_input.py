@@ -68,6 +68,8 @@ CASES = [
     ("rules-dir-missing", "prometheus", {"prometheus_rules_dir": "/nonexistent/rules"}, "prometheus_rules_dir '/nonexistent/rules'"),
     ("labels-wrong-type", "prometheus", {"prometheus_external_labels": "production"}, "prometheus_external_labels"),
     ("prometheus-version-missing", "prometheus", {"prometheus_version": "3.99.0"}, "prometheus-3.99.0.linux-amd64.tar.gz"),
+    ("client-user-missing", "prometheus", {"monitoring_alertmanager_user": "nobody"},
+     "prometheus_alertmanager_user names a user stack-alertmanager's alertmanager_basic_auth_users lacks"),
     # alertmanager
     ("unknown-receiver-type", "alertmanager", {"alertmanager_receivers": [{"name": "x", "pigeon_configs": [{}]}]},
      "unknown receiver type(s) pigeon_configs"),
@@ -85,7 +87,12 @@ CASES = [
     ("grafana-postgres-no-host", "grafana", {"grafana_database": {"type": "postgres"}}, "postgres and mysql need host and password"),
     ("grafana-ini-clash", "grafana", {"grafana_ini_extra": {"security": {"admin_password": "x"}}},
      "grafana_ini_extra sets security.admin_password"),
+    ("grafana-ini-secret-in-clear", "grafana", {"grafana_ini_extra": {"smtp": {"password": "Case-smtp-pw-7a1e"}}},
+     "grafana_ini_extra sets smtp.password in clear"),
     ("grafana-plugin-no-version", "grafana", {"grafana_plugins": [{"name": "grafana-clock-panel"}]}, "grafana_plugins"),
+    ("grafana-plugin-url-no-sha256", "grafana", {"grafana_plugins": [
+        {"name": "grafana-clock-panel", "version": "2.1.8", "url": "http://mirror.example/clock.zip"}]},
+     "grafana_plugins: grafana-clock-panel needs"),
     ("grafana-samesite", "grafana", {"grafana_cookie_samesite": "loose"}, "grafana_cookie_samesite"),
     ("grafana-port-type", "grafana", {"grafana_http_port": "http"}, "grafana_http_port"),
     ("grafana-dashboards-dir", "grafana", {"grafana_dashboards_dir": "/nonexistent"}, "grafana_dashboards_dir '/nonexistent'"),

@@ -62,7 +62,9 @@ def test_every_target_up_over_https(prometheus, auth):
 
 
 @pytest.mark.parametrize("job", sorted(PORTS))
-def test_endpoints_need_credentials_and_refuse_plain_http(job, auth):
+def test_endpoints_need_credentials_and_refuse_plain_http(job, auth, secrets):
+    if job == "alertmanager":  # its own users: the scrape password is not one of them
+        auth = ("alerts", secrets["vault_alertmanager_alerts_password"])
     if job == "grafana" and not GRAFANA:
         pytest.skip("no Grafana artifact given (MONITORING_GRAFANA_TARBALL): Grafana is configured, not running")
     if job == "app":
@@ -78,6 +80,22 @@ def test_endpoints_need_credentials_and_refuse_plain_http(job, auth):
         except requests.exceptions.ConnectionError:
             continue
         assert plain.status_code == 400, (url, plain.status_code)
+
+
+def test_a_user_per_client(prometheus, auth, secrets, host):
+    alertmanager = f"https://{container_ip(inventory_hosts('alertmanager')[0])}:9093/api/v2"
+    silence = {"matchers": [{"name": "alertname", "value": "x", "isRegex": False}], "createdBy": "test",
+               "comment": "scrape password", "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z"}
+    # The scrape password, on every exporter's host, can neither read Alertmanager nor create a silence.
+    assert requests.post(f"{alertmanager}/silences", json=silence, auth=auth, verify=CA, timeout=10).status_code == 401
+    assert get(f"{alertmanager}/status", ca=CA, auth=("grafana", secrets["vault_grafana_datasource_password"])).ok
+    # Prometheus sends alerts and scrapes Alertmanager as "alerts" (the alerting config and the job show the user).
+    config = get(f"{prometheus}/api/v1/status/config", auth=auth, ca=CA).json()["data"]["yaml"]
+    assert "username: alerts" in config and "password_file: /etc/prometheus/secrets/alertmanager.password" in config
+    grafana = host.get_host(f"ansible://{inventory_hosts('grafana')[0]}?ansible_inventory="
+                            + os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]))
+    datasources = grafana.file("/etc/grafana/provisioning/datasources/monitoring.yml").content_string
+    assert "basicAuthUser: grafana" in datasources and "basicAuthUser: prometheus" not in datasources
 
 
 def test_app_endpoint_needs_its_token(secrets):

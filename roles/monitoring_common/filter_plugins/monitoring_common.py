@@ -5,6 +5,7 @@ import base64
 import json
 import os
 import re
+from urllib.parse import urlsplit
 
 import bcrypt
 import yaml
@@ -282,6 +283,16 @@ def _read(path):
         return handle.read()
 
 
+def _client_user(users, name, where):
+    """(user, password) a client authenticates with: `name` from users, or the first user when name is empty."""
+    users = users or {}
+    if not name:
+        return next(iter(users.items()), ("", ""))
+    if name not in users:
+        raise AnsibleFilterError(f"{where}: no basic auth user '{name}' (users there: {', '.join(users) or 'none'})")
+    return name, users[name]
+
+
 def monitoring_health_spec(spec):
     """monitoring_health / monitoring_files health options from the component's listen address and credentials.
 
@@ -289,8 +300,8 @@ def monitoring_health_spec(spec):
     user and password (default: the first of users, the endpoint's basic auth users), reload_metric, reloaded_since.
     """
     user, password = spec.get("user"), spec.get("password")
-    if not user and spec.get("users"):
-        user, password = next(iter(spec["users"].items()))
+    if not password and spec.get("users"):
+        user, password = _client_user(spec["users"], user, "the health check user (monitoring_health_user)")
     listen = str(spec["listen_address"])
     base = f"{'https' if spec.get('tls') else 'http'}://{spec.get('host') or monitoring_health_host(listen)}:{listen.rsplit(':', 1)[-1]}"
     return {"url": base + (spec.get("path") or "/"), "status": int(spec.get("status") or 200), "ca_path": spec.get("ca") or None,
@@ -402,13 +413,29 @@ def _hostvar(hostvars, host, name, default):
     return host_vars[name] if name in host_vars else default
 
 
-def monitoring_endpoints(members, hostvars, component, port, port_var):
-    """How clients reach each host of a component: address, port, scheme and the first basic auth user.
+def _route_path(hostvars, host, component):
+    """The path a component serves under ("" = /): its route prefix, else its external URL's path (as Prometheus and
+    Alertmanager default it); Grafana's root_url path when it serves from that sub path."""
+    if component == "grafana":
+        if not _truthy(_hostvar(hostvars, host, "grafana_serve_from_sub_path", False)):
+            return ""
+        # root_url may use Grafana's %(protocol)s / %(domain)s / %(http_port)s.
+        path = urlsplit(re.sub(r"%\(\w+\)s", "x", str(_hostvar(hostvars, host, "grafana_root_url", "") or ""))).path
+    else:
+        path = (_hostvar(hostvars, host, f"{component}_route_prefix", "")
+                or urlsplit(str(_hostvar(hostvars, host, f"{component}_external_url", "") or "")).path)
+    return "/" + str(path).strip("/") if str(path).strip("/") else ""
+
+
+def monitoring_endpoints(members, hostvars, component, port, port_var, user="", user_var=""):
+    """How clients reach each host of a component: address, port, scheme and the basic auth user `user` (set by
+    the client's variable `user_var`; empty: the host's first user).
 
     Hosts with <component>_configure_only (installed as configuration only, not running) are left out.
     A host's <component>_tls_enabled / <component>_basic_auth_users (else monitoring_*) decide scheme and
     credentials; monitoring_scrape_address overrides the inventory name; the port comes from port_var
-    (a port, "host:port" or a list of them), else the component's default port.
+    (a port, "host:port" or a list of them), else the component's default port; path is the route prefix every
+    client prepends (scrapes, alerting, datasources).
     """
     endpoints = []
     for host in members or []:
@@ -421,16 +448,33 @@ def monitoring_endpoints(members, hostvars, component, port, port_var):
         listen = _hostvar(hostvars, host, port_var, port)
         if isinstance(listen, (list, tuple)):
             listen = listen[0] if listen else port
-        user, password = next(iter(users.items()), ("", ""))
+        # No users there: the endpoint takes no credentials, whichever user the client names.
+        name, password = _client_user(users, user, f"{user_var or 'the client user'} names a user {host}'s "
+                                                   f"{component}_basic_auth_users lacks") if users else ("", "")
         endpoints.append({
             "host": host,
             "address": _hostvar(hostvars, host, "monitoring_scrape_address", host),
             "port": int(str(listen).rsplit(":", 1)[-1]),
             "scheme": "https" if str(tls).lower() in ("true", "yes", "1") else "http",
-            "username": user,
+            "username": name,
             "password": password,
+            "path": _route_path(hostvars, host, component),
         })
     return endpoints
+
+
+def monitoring_pki_hosts(members, hostvars):
+    """[{name, sans}] for monitoring_pki: inventory name, localhost, 127.0.0.1, the host name and FQDN, every IPv4
+    address (from the facts) and the host's monitoring_tls_extra_sans, without repeats."""
+    hosts = []
+    for host in members or []:
+        facts = _hostvar(hostvars, host, "ansible_facts", {}) or {}
+        sans = [f"DNS:{host}", "DNS:localhost", "IP:127.0.0.1"]
+        sans += [f"DNS:{name}" for name in (facts.get("hostname"), facts.get("fqdn")) if name]
+        sans += [f"IP:{address}" for address in facts.get("all_ipv4_addresses") or []]
+        sans += list(_hostvar(hostvars, host, "monitoring_tls_extra_sans", []) or [])
+        hosts.append({"name": host, "sans": list(dict.fromkeys(sans))})
+    return hosts
 
 
 def monitoring_peer_address(host, hostvars, port_var, default_port):
@@ -490,6 +534,8 @@ class FilterModule:
             "monitoring_systemd_quote": monitoring_systemd_quote,
             "monitoring_health_host": monitoring_health_host,
             "monitoring_endpoints": monitoring_endpoints,
+            "monitoring_pki_hosts": monitoring_pki_hosts,
+            "monitoring_client_user": lambda users, name="", where="": list(_client_user(users, name, where)),
             "monitoring_peer_address": monitoring_peer_address,
             "monitoring_ini_value": monitoring_ini_value,
             "monitoring_json_problem": monitoring_json_problem,

@@ -67,7 +67,9 @@ options:
   secret_entries:
     description: >-
       Entries as O(entries), applied before them, whose O(entries[].content) is never shown (masked in the
-      arguments and anywhere in the output) and never diffed; paths and check messages stay readable.
+      arguments and anywhere in the output) and never diffed; paths and check messages stay readable. One with
+      a validate command (a configuration holding a secret) comes after O(entries), whose files and release it
+      is checked with.
     type: list
     elements: dict
     default: []
@@ -803,6 +805,8 @@ def run(params, check_mode, want_diff, run_command):
     params.update({key: value for key, value in (params.pop("plan", None) or {}).items() if value is not None})
     # Secret contents never reach a diff, not even the old content that no_log does not know.
     secrets = [dict(entry, diff=False) for entry in params.get("secret_entries") or []]
+    checked = [entry for entry in secrets if entry.get("validate")]
+    secrets = [entry for entry in secrets if not entry.get("validate")]
     applier = Applier(run_command, check_mode, want_diff)
     if params.get("restore"):
         try:
@@ -810,7 +814,8 @@ def run(params, check_mode, want_diff, run_command):
         except (Failed, OSError) as err:
             return {"failed": True, "msg": f"could not put the previous files back: {err}"}
     try:
-        result = applier.apply(params.get("account"), secrets + (params.get("entries") or []), params.get("prune") or [],
+        result = applier.apply(params.get("account"), secrets + (params.get("entries") or []) + checked,
+                               params.get("prune") or [],
                                params.get("check_command"), params.get("versions"), params.get("service"),
                                params.get("health"), params.get("release"), params.get("unpack"), params.get("previous"))
     except Failed as err:

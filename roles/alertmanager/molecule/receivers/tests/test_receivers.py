@@ -43,6 +43,8 @@ def test_pagerduty_format_once(delivered, hostvars):
     assert body["routing_key"] == hostvars["test_pagerduty_key"]
     assert body["event_action"] == "trigger"
     assert body["payload"]["severity"] in ("critical", "error")
+    # http_config credentials are read from a secret file and sent as the Authorization header.
+    assert delivered["pagerduty"][0]["headers"]["Authorization"] == f"Bearer {hostvars['test_http_token']}"
 
 
 def test_email_once(delivered):
@@ -59,10 +61,12 @@ def test_warning_inhibited(delivered):
 
 def test_secrets_in_files_not_in_config_or_logs(host, hostvars):
     config = host.file("/etc/alertmanager/alertmanager.yml").content_string
-    for key in ("test_slack_url", "test_pagerduty_key"):
+    for key in ("test_slack_url", "test_pagerduty_key", "test_http_token"):
         assert hostvars[key] not in config
         assert hostvars[key] not in run_logs()
     assert "api_url_file: /etc/alertmanager/secrets/slack-slack_configs-1-api_url" in config
     secret = host.file("/etc/alertmanager/secrets/pagerduty-pagerduty_configs-1-routing_key")
     assert (secret.user, secret.group, secret.mode) == ("root", "alertmanager", 0o640)
     assert secret.content_string == hostvars["test_pagerduty_key"]
+    assert ("credentials_file: /etc/alertmanager/secrets/pagerduty-pagerduty_configs-1-http_config.authorization"
+            ".credentials") in config

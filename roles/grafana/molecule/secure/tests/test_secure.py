@@ -2,13 +2,13 @@
 import pytest
 from grafana_checks import *  # noqa: F401,F403 (the shared tests)
 from grafana_checks import needs_grafana, scrape_password
-from monitoring_testlib import get, hostvars  # noqa: F401 (fixture)
+from monitoring_testlib import get, hostvars, scenario_ca, wait_for  # noqa: F401 (fixture)
 
 
 @pytest.fixture(scope="module")
 def expect():
     # No application here; nothing fires.
-    return {"tls": True, "auth": True,
+    return {"tls": True, "auth": True, "prefix": {"prometheus": "/prometheus", "alertmanager": "/alertmanager"},
             "empty_panels": {"Firing alerts", "Request rate by route", "Error rate (5xx share)", "Latency p50 / p95 / p99",
                              "Status codes", "Resident memory", "CPU", "Event loop lag", "Garbage collection time"}}
 
@@ -34,3 +34,15 @@ def test_a_dollar_in_the_datasource_password_is_escaped(host, hostvars):
     secure = {ds["name"]: ds.get("secureJsonData", {}) for ds in provisioned["datasources"]}
     assert secure["Prometheus"]["basicAuthPassword"] == password.replace("$", "$$")
     assert host.file("/etc/grafana/provisioning/datasources/monitoring.yml").mode == 0o640
+
+
+def test_prefixes_reach_every_client(prometheus_api):
+    """Prometheus scrapes itself and Alertmanager under their paths and sends alerts under Alertmanager's."""
+    api, auth = prometheus_api
+    targets = wait_for(lambda: (lambda t: t if {x["labels"]["job"] for x in t if x["health"] == "up"} >= {"prometheus", "alertmanager"}
+                                else None)(get(f"{api}/targets", auth=auth, ca=scenario_ca()).json()["data"]["activeTargets"]),
+                       60, message="prometheus and alertmanager jobs up under their prefixes")
+    urls = {t["labels"]["job"]: t["scrapeUrl"] for t in targets}
+    assert urls["prometheus"].endswith(":9090/prometheus/metrics") and urls["alertmanager"].endswith(":9093/alertmanager/metrics")
+    active = get(f"{api}/alertmanagers", auth=auth, ca=scenario_ca()).json()["data"]["activeAlertmanagers"]
+    assert [a["url"].split(":9093", 1)[1] for a in active] == ["/alertmanager/api/v2/alerts"]
