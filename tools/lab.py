@@ -19,6 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mirror  # noqa: E402
 from common import CACHE, ROOT, VENV, log, run  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "roles/monitoring_common/filter_plugins"))
+from monitoring_components import COMPONENTS  # noqa: E402  (ports from the registry)
+
 NETWORK = "monitoring-lab"
 # name -> (Debian release, inventory groups); node_exporter runs on every host.
 LAB_HOSTS = {
@@ -104,15 +107,14 @@ def summary(hosts, inventory_dir):
         address = container_state(name)["NetworkSettings"]["Networks"][NETWORK]["IPAddress"]
         roles = ", ".join(groups + ["node_exporter"])
         print(f"  {name:<18} Debian {release}  {address:<15} {roles}")
-        print(f"      node_exporter: http://{address}:9100/metrics")
-        if "prometheus" in groups:
-            print(f"      prometheus:    http://{address}:9090/  (targets: /targets, alerts: /alerts)")
-        if "alertmanager" in groups:
-            print(f"      alertmanager:  http://{address}:9093/  (amtool on the host: docker exec {name} amtool alert query)")
-        if "grafana" in groups:
-            state = "admin / lab-admin-password" if os.environ.get("MONITORING_GRAFANA_TARBALL") else \
-                "configuration only: give a Grafana tarball in MONITORING_GRAFANA_TARBALL to run it"
-            print(f"      grafana:       http://{address}:3000/  ({state})")
+        notes = {"node_exporter": "metrics", "prometheus": "targets: /targets, alerts: /alerts",
+                 "alertmanager": f"amtool on the host: docker exec {name} amtool alert query",
+                 "grafana": "admin / lab-admin-password" if os.environ.get("MONITORING_GRAFANA_TARBALL") else
+                 "configuration only: give a Grafana tarball in MONITORING_GRAFANA_TARBALL to run it"}
+        for component, entry in COMPONENTS.items():
+            if entry["group"] in groups + ["node_exporter"]:
+                path = entry["metrics_path"] if component == "node_exporter" else "/"
+                print(f"      {component + ':':<14} http://{address}:{entry['port']}{path}  ({notes.get(component, '')})")
         print(f"      shell:         docker exec -it {name} bash")
     print(f"  inventory: {inventory_dir}   re-run: make lab   remove: make lab-down")
 

@@ -52,6 +52,9 @@ COMPONENTS = {
     "blackbox_exporter": ("prometheus/blackbox_exporter", "0.28.0", {
         "prometheus-blackbox-exporter": {"usr/bin/prometheus-blackbox-exporter": "blackbox_exporter"},
     }),
+    "postgres_exporter": ("prometheus-community/postgres_exporter", "0.19.1", {
+        "prometheus-postgres-exporter": {"usr/bin/prometheus-postgres-exporter": "postgres_exporter"},
+    }),
 }
 
 DEBS = CACHE / "debs"

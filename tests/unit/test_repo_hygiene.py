@@ -27,3 +27,31 @@ def test_ssh_host_key_checking_stays_on():
     for section in config.sections():
         assert config[section].get("host_key_checking", "true").lower() not in ("false", "no", "0"), section
         assert "StrictHostKeyChecking=no" not in config[section].get("ssh_args", "")
+
+
+def test_every_collection_used_is_in_requirements():
+    import re
+
+    import yaml
+    listed = {c["name"] for c in yaml.safe_load((ROOT / "requirements.yml").read_text())["collections"]}
+    used = set()
+    for path in git("ls-files", "*.yml", "*.yaml", "*.j2", "*.py").stdout.split():
+        if path.startswith("tests/unit/"):
+            continue
+        text = (ROOT / path).read_text(errors="replace")
+        used |= {m for m in re.findall(r"\b((?:community|ansible)\.[a-z_]+)\.[a-z_]+", text)
+                 if m not in ("ansible.builtin", "ansible.module_utils", "ansible.plugins", "ansible.errors",
+                              "ansible.utils", "ansible.parsing", "ansible.cli", "ansible.template")
+                 and not m.startswith("ansible.module_utils")}
+    assert used - listed == set(), "collections used but missing from requirements.yml"
+
+
+def test_the_claimed_minimum_ansible_core_is_the_tested_one():
+    """meta/main.yml claims only what make test runs: the ansible-core pinned in requirements.txt."""
+    import re
+
+    import yaml
+    pinned = re.search(r"^ansible-core==(\d+\.\d+)\.", (ROOT / "requirements.txt").read_text(), re.M).group(1)
+    claims = {path.parent.parent.name: str(yaml.safe_load(path.read_text())["galaxy_info"]["min_ansible_version"])
+              for path in ROOT.glob("roles/*/meta/main.yml")}
+    assert set(claims.values()) == {pinned}, claims

@@ -5,12 +5,17 @@ import base64
 import json
 import os
 import re
+import sys
 from urllib.parse import urlsplit
 
 import bcrypt
 import yaml
 from ansible.errors import AnsibleFilterError
 from ansible.plugins.filter.core import to_nice_yaml
+
+# The component registry sits next to this file (stdlib only, shared with tools/lab.py).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from monitoring_components import COMPONENTS  # noqa: E402
 
 MANAGED = "#\n# Ansible managed\n#\n"
 
@@ -108,8 +113,8 @@ def monitoring_unit_hardening(name, read_write_paths, base, overrides):
 def monitoring_systemd_unit(spec):
     """A hardened unit (or, with spec.dropin_for, a drop-in hardening a packaged unit).
 
-    spec: name, description, documentation, user, group, exec, args, reloadable, read_write_paths,
-    hardening_base, hardening, dropin_for.
+    spec: name, description, documentation, user, group, exec, args, reloadable, environment ({name: value}),
+    read_write_paths, hardening_base, hardening, dropin_for.
     """
     for key in ("description", "documentation", "exec", "user", "group"):
         if _CONTROL.search(str(spec.get(key) or "")):
@@ -117,6 +122,13 @@ def monitoring_systemd_unit(spec):
     hardening = monitoring_unit_hardening(spec["name"], spec.get("read_write_paths"), spec.get("hardening_base"),
                                           spec.get("hardening"))
     reload = "ExecReload=/bin/kill -HUP $MAINPID\n" if spec.get("reloadable") else ""
+    environment = ""
+    for key, value in sorted((spec.get("environment") or {}).items()):
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", str(key)) or _CONTROL.search(str(value)):
+            raise AnsibleFilterError(f"{spec['name']}: environment {key!r} needs a variable name and a value without "
+                                     "line breaks or control characters")
+        environment += f"Environment={monitoring_systemd_quote(f'{key}={value}')}\n"
+    reload += environment  # no secrets here: the unit is world-readable (secrets go to *_FILE variables)
     if spec.get("dropin_for"):
         return (f"{MANAGED}# Hardening added to the packaged {spec['dropin_for']}.service.\n[Service]\n"
                 + ("ExecReload=\n" + reload if reload else "") + hardening)
@@ -427,16 +439,20 @@ def _route_path(hostvars, host, component):
     return "/" + str(path).strip("/") if str(path).strip("/") else ""
 
 
-def monitoring_endpoints(members, hostvars, component, port, port_var, user="", user_var=""):
+def monitoring_endpoints(members, hostvars, component, port=None, port_var=None, user="", user_var=""):
     """How clients reach each host of a component: address, port, scheme and the basic auth user `user` (set by
     the client's variable `user_var`; empty: the host's first user).
 
     Hosts with <component>_configure_only (installed as configuration only, not running) are left out.
     A host's <component>_tls_enabled / <component>_basic_auth_users (else monitoring_*) decide scheme and
     credentials; monitoring_scrape_address overrides the inventory name; the port comes from port_var
-    (a port, "host:port" or a list of them), else the component's default port; path is the route prefix every
-    client prepends (scrapes, alerting, datasources).
+    (a port, "host:port" or a list of them), else the component's default port (both from the registry,
+    monitoring_components.py, unless given); path is the route prefix every client prepends (scrapes, alerting,
+    datasources).
     """
+    entry = COMPONENTS.get(component, {})
+    port = port if port is not None else entry["port"]
+    port_var = port_var or entry["port_var"]
     endpoints = []
     for host in members or []:
         # A component that does not run by design (grafana_configure_only) is no target: it would be down.

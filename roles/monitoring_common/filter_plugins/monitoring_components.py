@@ -1,0 +1,46 @@
+"""The one place that knows the stack's components: how clients find and reach each of them.
+
+Every entry follows the same conventions, so a client needs nothing else:
+  group      inventory group whose hosts run it
+  job        Prometheus scrape job name (None: not scraped)
+  port       default port; port_var: the component's variable holding its port, "host:port" or a list of them
+  scheme     https when <name>_tls_enabled (else monitoring_tls_enabled) is true
+  auth       the host's <name>_basic_auth_users (else monitoring_basic_auth_users)
+  prefix     <name>_route_prefix, else the path of <name>_external_url (Grafana: root_url with serve_from_sub_path)
+  metrics    prefix + metrics_path
+Prometheus' inventory jobs, Grafana's datasources and the lab summary read it (monitoring_endpoints takes the
+port from here). Stdlib only: tools/lab.py imports it too.
+"""
+
+COMPONENTS = {
+    "node_exporter": {"group": "node_exporter", "job": "node", "port": 9100, "port_var": "node_exporter_listen_addresses",
+                      "metrics_path": "/metrics", "title": "node_exporter"},
+    "prometheus": {"group": "prometheus", "job": "prometheus", "port": 9090, "port_var": "prometheus_listen_address",
+                   "metrics_path": "/metrics", "title": "Prometheus"},
+    "alertmanager": {"group": "alertmanager", "job": "alertmanager", "port": 9093, "port_var": "alertmanager_listen_address",
+                     "metrics_path": "/metrics", "title": "Alertmanager"},
+    "grafana": {"group": "grafana", "job": "grafana", "port": 3000, "port_var": "grafana_http_port",
+                "metrics_path": "/metrics", "title": "Grafana"},
+    # Exporters next to the service they watch: one per host of the group.
+    "postgres_exporter": {"group": "postgres", "job": "postgres", "port": 9187, "port_var": "postgres_exporter_listen_address",
+                          "metrics_path": "/metrics", "title": "postgres_exporter"},
+}
+
+
+def monitoring_component(name):
+    """The registry entry of a component (a copy), with its name."""
+    if name not in COMPONENTS:
+        raise KeyError(f"unknown component {name!r}; known: {', '.join(sorted(COMPONENTS))}")
+    return dict(COMPONENTS[name], name=name)
+
+
+def monitoring_registry_jobs(_=None):
+    """Prometheus' inventory jobs: [{job, group, component, port, port_var, metrics_path}] of every scraped component."""
+    return [{"job": entry["job"], "group": entry["group"], "component": name, "port": entry["port"],
+             "port_var": entry["port_var"], "metrics_path": entry["metrics_path"]}
+            for name, entry in COMPONENTS.items() if entry.get("job")]
+
+
+class FilterModule:
+    def filters(self):
+        return {"monitoring_component": monitoring_component, "monitoring_registry_jobs": monitoring_registry_jobs}
