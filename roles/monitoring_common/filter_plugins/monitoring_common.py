@@ -127,16 +127,16 @@ def monitoring_systemd_unit(spec):
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", str(key)) or _CONTROL.search(str(value)):
             raise AnsibleFilterError(f"{spec['name']}: environment {key!r} needs a variable name and a value without "
                                      "line breaks or control characters")
+        # No secrets here: the unit is world-readable (secrets go to *_FILE variables).
         environment += f"Environment={monitoring_systemd_quote(f'{key}={value}')}\n"
-    reload += environment  # no secrets here: the unit is world-readable (secrets go to *_FILE variables)
     if spec.get("dropin_for"):
         return (f"{MANAGED}# Hardening added to the packaged {spec['dropin_for']}.service.\n[Service]\n"
-                + ("ExecReload=\n" + reload if reload else "") + hardening)
+                + ("ExecReload=\n" + reload if reload else "") + environment + hardening)
     exec_start = spec["exec"] + "".join(f" \\\n    {monitoring_systemd_quote(arg)}" for arg in spec.get("args") or [])
     documentation = f"Documentation={spec['documentation']}\n" if spec.get("documentation") else ""
     return (f"{MANAGED}[Unit]\nDescription={spec['description']}\n{documentation}"
             "Wants=network-online.target\nAfter=network-online.target\n\n"
-            f"[Service]\nType=simple\nUser={spec['user']}\nGroup={spec['group']}\nExecStart={exec_start}\n{reload}"
+            f"[Service]\nType=simple\nUser={spec['user']}\nGroup={spec['group']}\nExecStart={exec_start}\n{reload}{environment}"
             "Restart=on-failure\nRestartSec=5s\nTimeoutStopSec=120s\nLimitNOFILE=65536\n\n"
             f"{hardening}\n[Install]\nWantedBy=multi-user.target\n")
 
