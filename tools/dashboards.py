@@ -56,6 +56,48 @@ DASHBOARDS = [
          ("Garbage collection time", "s",
           [('sum by (instance) (rate(nodejs_gc_duration_seconds_sum{job=~"$job"}[$__rate_interval]))', "{{instance}}")]),
      ]),
+    # The exporters' services: their panels are proven with data in molecule/exporters.
+    ("Services", "postgres", "postgres", "PostgreSQL (postgres_exporter)", ["postgres"],
+     [("instance", "label_values(pg_up, instance)")], [
+         ("Up", "short", [('pg_up{instance=~"$instance"}', "{{instance}}")]),
+         ("Connections used", "percentunit",
+          [('sum by (instance) (pg_stat_activity_count{instance=~"$instance"}) / on (instance) '
+            'max by (instance) (pg_settings_max_connections{instance=~"$instance"})', "{{instance}}")]),
+         ("Transactions", "ops",
+          [('sum by (instance) (rate(pg_stat_database_xact_commit{instance=~"$instance"}[$__rate_interval]))', "{{instance}} commit"),
+           ('sum by (instance) (rate(pg_stat_database_xact_rollback{instance=~"$instance"}[$__rate_interval]))', "{{instance}} rollback")]),
+         ("Database size", "bytes", [('pg_database_size_bytes{instance=~"$instance"}', "{{instance}} {{datname}}")]),
+         ("Cache hit ratio", "percentunit",
+          [('sum by (instance) (rate(pg_stat_database_blks_hit{instance=~"$instance"}[$__rate_interval])) / '
+            '(sum by (instance) (rate(pg_stat_database_blks_hit{instance=~"$instance"}[$__rate_interval])) + '
+            'sum by (instance) (rate(pg_stat_database_blks_read{instance=~"$instance"}[$__rate_interval])) > 0)', "{{instance}}")]),
+         ("Deadlocks", "short",
+          [('sum by (instance) (increase(pg_stat_database_deadlocks{instance=~"$instance"}[$__rate_interval]))', "{{instance}}")]),
+     ]),
+    ("Services", "redis", "redis", "Redis (redis_exporter)", ["redis"],
+     [("instance", "label_values(redis_up, instance)")], [
+         ("Up", "short", [('redis_up{instance=~"$instance"}', "{{instance}}")]),
+         ("Memory used", "bytes", [('redis_memory_used_bytes{instance=~"$instance"}', "{{instance}}")]),
+         ("Connected clients", "short", [('redis_connected_clients{instance=~"$instance"}', "{{instance}}")]),
+         ("Commands", "ops",
+          [('sum by (instance) (rate(redis_commands_processed_total{instance=~"$instance"}[$__rate_interval]))', "{{instance}}")]),
+         ("Cache hit rate", "percentunit",
+          # "or ... * 0": 0 rather than no data while no key is looked up.
+          [('(sum by (instance) (rate(redis_keyspace_hits_total{instance=~"$instance"}[$__rate_interval])) / '
+            '(sum by (instance) (rate(redis_keyspace_hits_total{instance=~"$instance"}[$__rate_interval])) + '
+            'sum by (instance) (rate(redis_keyspace_misses_total{instance=~"$instance"}[$__rate_interval])) > 0)) '
+            'or 0 * redis_up{instance=~"$instance"}', "{{instance}}")]),
+         ("Evicted and expired keys", "ops",
+          [('rate(redis_evicted_keys_total{instance=~"$instance"}[$__rate_interval])', "{{instance}} evicted"),
+           ('rate(redis_expired_keys_total{instance=~"$instance"}[$__rate_interval])', "{{instance}} expired")]),
+     ]),
+    ("Services", "probes", "probes", "Probes (blackbox_exporter)", ["blackbox"],
+     [("job", "label_values(probe_success, job)")], [
+         ("Probe success", "short", [('probe_success{job=~"$job"}', "{{job}} {{instance}}")]),
+         ("Probe duration", "s", [('probe_duration_seconds{job=~"$job"}', "{{instance}}")]),
+         ("HTTP status code", "short", [('probe_http_status_code{job=~"$job"}', "{{instance}}")]),
+         ("Certificate expires in", "s", [('probe_ssl_earliest_cert_expiry{job=~"$job"} - time()', "{{instance}}")]),
+     ]),
     ("Monitoring", "stack", "monitoring-stack", "Monitoring stack", ["prometheus", "alertmanager"], [], [
         ("Targets up by job", "short", [("sum by (job) (up)", "{{job}} up"), ("count by (job) (up == 0)", "{{job}} down")]),
         ("Firing alerts", "short", [('count by (alertname) (ALERTS{alertstate="firing"})', "{{alertname}}")]),

@@ -55,7 +55,16 @@ COMPONENTS = {
     "postgres_exporter": ("prometheus-community/postgres_exporter", "0.19.1", {
         "prometheus-postgres-exporter": {"usr/bin/prometheus-postgres-exporter": "postgres_exporter"},
     }),
+    "redis_exporter": ("oliver006/redis_exporter", "1.86.0", {
+        "prometheus-redis-exporter": {"usr/bin/prometheus-redis-exporter": "redis_exporter"},
+    }),
 }
+# Archive names that differ from "<name>-<version>.linux-<arch>" upstream (redis_exporter puts a v before the version).
+ARCHIVE_NAMES = {"redis_exporter": "{name}-v{version}.linux-{arch}"}
+
+
+def archive_stem(name, version):
+    return ARCHIVE_NAMES.get(name, "{name}-{version}.linux-{arch}").format(name=name, version=version, arch=ARCH)
 
 DEBS = CACHE / "debs"
 MIRROR = WWW / "mirror"
@@ -134,7 +143,7 @@ def _reproducible_targz(dest, topdir, files):
 def build_component(name):
     repo, version, debs = COMPONENTS[name]
     release = MIRROR / repo / "releases" / "download" / f"v{version}"
-    archive = f"{name}-{version}.linux-{ARCH}.tar.gz"
+    archive = f"{archive_stem(name, version)}.tar.gz"
     if (release / archive).exists() and (release / "sha256sums.txt").exists():
         return release / archive
     with tempfile.TemporaryDirectory() as tmp:

@@ -69,6 +69,25 @@ def run_logs():
     return text
 
 
+# Dashboards of the exporters' services (files/grafana/dashboards/Services), proven in molecule/exporters.
+SERVICES = "Services/"
+
+
+def dashboard_query(expr):
+    """A panel query as Grafana would send it: every instance/job, a 1m rate window."""
+    return re.sub(r'\$(instance|job)\b', ".*", expr.replace("$__rate_interval", "1m"))
+
+
+def panel_has_data(api, auth, ca, panel, where=""):
+    """True when a target of the panel returns series; a query Prometheus refuses fails the test."""
+    found = False
+    for target in panel["targets"]:
+        answer = get(f"{api}/query", auth=auth, ca=ca, params={"query": dashboard_query(target["expr"])}).json()
+        assert answer["status"] == "success", (where, panel["title"], target["expr"], answer)
+        found |= bool(answer["data"]["result"])
+    return found
+
+
 def url_join(base, path):
     return urllib.parse.urljoin(base.rstrip("/") + "/", path.lstrip("/"))
 

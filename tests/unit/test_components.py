@@ -2,7 +2,7 @@
 import re
 
 from conftest import ROOT
-from monitoring_components import COMPONENTS, monitoring_registry_jobs
+from monitoring_components import COMPONENTS, monitoring_registry_jobs, monitoring_web_config_paths
 
 
 def test_every_component_has_the_registry_fields_and_its_role():
@@ -13,7 +13,7 @@ def test_every_component_has_the_registry_fields_and_its_role():
 
 
 def test_prometheus_jobs_come_from_the_registry():
-    assert [job["job"] for job in monitoring_registry_jobs()] == ["node", "prometheus", "alertmanager", "grafana", "postgres"]
+    assert [job["job"] for job in monitoring_registry_jobs()] == ["node", "prometheus", "alertmanager", "grafana", "postgres", "redis", "blackbox"]
 
 
 def test_no_port_is_hard_coded_outside_the_registry_and_the_defaults():
@@ -26,3 +26,9 @@ def test_no_port_is_hard_coded_outside_the_registry_and_the_defaults():
             if pattern.search(line) and not line.lstrip().startswith("#"):
                 offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_web_configs_read_up_front_are_those_of_the_host_components():
+    assert monitoring_web_config_paths(["node_exporter", "prometheus", "grafana"], {"prometheus_config_dir": "/srv/prom"}) == [
+        "/etc/node_exporter/web-config.yml", "/srv/prom/web-config.yml"]
+    assert monitoring_web_config_paths(["grafana"]) == []

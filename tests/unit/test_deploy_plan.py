@@ -80,6 +80,19 @@ def test_packaged_service_gets_a_dropin_and_no_release():
     assert plan["release"] is None and plan["account"] is None and plan["service"]["name"] == "app-server"
 
 
+def test_secret_environment_is_a_root_only_file_the_unit_reads():
+    plan = monitoring_deploy_plan(inputs(secret_environment={"REDIS_PASSWORD": 'a$b"c\\d`e ü'}))
+    secret = {e["path"]: e for e in plan["secret_entries"]}["/etc/app/environment"]
+    assert (secret["owner"], secret["group"], secret["mode"], secret["diff"]) == ("root", "root", "0600", False)
+    assert secret["content"] == 'REDIS_PASSWORD="a\\$b\\"c\\\\d\\`e ü"\n' and secret["triggers"] == ["restart"]
+    unit = {e["path"]: e for e in plan["entries"]}["/etc/systemd/system/app.service"]["content"]
+    assert "EnvironmentFile=/etc/app/environment\n" in unit and "a$b" not in unit
+    assert "EnvironmentFile" not in {e["path"]: e for e in monitoring_deploy_plan(inputs())["entries"]}[
+        "/etc/systemd/system/app.service"]["content"]
+    with pytest.raises(Exception, match="secret environment 'PW'"):
+        monitoring_deploy_plan(inputs(secret_environment={"PW": "line\nbreak"}))
+
+
 def test_health_spec_for_ipv6_and_a_named_host():
     assert monitoring_health_spec({"listen_address": "[::]:9093", "path": "/-/ready"})["url"] == "http://[::1]:9093/-/ready"
     assert monitoring_health_spec({"listen_address": "0.0.0.0:3000", "host": "grafana.example", "tls": True,

@@ -110,6 +110,16 @@ def monitoring_unit_hardening(name, read_write_paths, base, overrides):
     return "\n".join(lines) + "\n"
 
 
+def _environment(name, what, variables):
+    """(name, value) pairs, sorted; a key that is no variable name or a value with a line break is an error."""
+    pairs = sorted((variables or {}).items())
+    for key, value in pairs:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", str(key)) or _CONTROL.search(str(value)):
+            raise AnsibleFilterError(f"{name}: {what} {key!r} needs a variable name and a value without "
+                                     "line breaks or control characters")
+    return pairs
+
+
 def monitoring_systemd_unit(spec):
     """A hardened unit (or, with spec.dropin_for, a drop-in hardening a packaged unit).
 
@@ -123,12 +133,11 @@ def monitoring_systemd_unit(spec):
                                           spec.get("hardening"))
     reload = "ExecReload=/bin/kill -HUP $MAINPID\n" if spec.get("reloadable") else ""
     environment = ""
-    for key, value in sorted((spec.get("environment") or {}).items()):
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", str(key)) or _CONTROL.search(str(value)):
-            raise AnsibleFilterError(f"{spec['name']}: environment {key!r} needs a variable name and a value without "
-                                     "line breaks or control characters")
+    for key, value in _environment(spec["name"], "environment", spec.get("environment")):
         # No secrets here: the unit is world-readable (secrets go to *_FILE variables).
         environment += f"Environment={monitoring_systemd_quote(f'{key}={value}')}\n"
+    if spec.get("environment_file"):
+        environment += f"EnvironmentFile={monitoring_systemd_quote(spec['environment_file'])}\n"
     if spec.get("dropin_for"):
         return (f"{MANAGED}# Hardening added to the packaged {spec['dropin_for']}.service.\n[Service]\n"
                 + ("ExecReload=\n" + reload if reload else "") + environment + hardening)
@@ -139,6 +148,19 @@ def monitoring_systemd_unit(spec):
             f"[Service]\nType=simple\nUser={spec['user']}\nGroup={spec['group']}\nExecStart={exec_start}\n{reload}{environment}"
             "Restart=on-failure\nRestartSec=5s\nTimeoutStopSec=120s\nLimitNOFILE=65536\n\n"
             f"{hardening}\n[Install]\nWantedBy=multi-user.target\n")
+
+
+_ENV_SPECIAL = re.compile(r'[\\"`$]')
+
+
+def monitoring_environment_file(name, variables):
+    """An EnvironmentFile= for secrets ({NAME: value}): root-only, read by systemd before it drops privileges.
+    Double-quoted, so \\ " ` $ are escaped and reach the process verbatim."""
+    lines = []
+    for key, value in _environment(name, "secret environment", variables):
+        quoted = _ENV_SPECIAL.sub(r"\\\g<0>", str(value))
+        lines.append(f'{key}="{quoted}"')
+    return "".join(line + "\n" for line in lines)
 
 
 _VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$")
@@ -382,6 +404,11 @@ def monitoring_deploy_plan(spec):
         unpack = {"archive": monitoring_release_archive(version_dir, spec.get("staging_dir") or STAGING_DIR),
                   "dest": version_dir, "sha256": spec.get("release_sha256") or None}
     unit = dict(spec["unit"], name=name, user=spec["user"], group=group)
+    secret_env = []
+    if spec.get("secret_environment"):
+        unit["environment_file"] = f"{conf}/environment"
+        secret_env = [{"path": unit["environment_file"], "owner": "root", "group": "root", "mode": "0600", "diff": False,
+                       "content": monitoring_environment_file(name, spec["secret_environment"]), "triggers": ["restart"]}]
     content = monitoring_systemd_unit(unit)
     restart = {"owner": "root", "group": "root", "mode": "0644", "triggers": ["restart", "daemon-reload"]}
     if unit["dropin_for"]:
@@ -392,7 +419,7 @@ def monitoring_deploy_plan(spec):
         units = [dict(restart, path=f"/etc/systemd/system/{name}.service", content=content,
                       verify_unit=bool(spec["service_start"]))]  # a unit whose binary is not installed cannot load
     # With a key, the certificates go with it: the web config's check (promtool) opens them.
-    secret = dirs + (tls if key else []) + key + (web if web_secret else []) + list(spec["secret_files"])
+    secret = dirs + (tls if key else []) + key + (web if web_secret else []) + secret_env + list(spec["secret_files"])
     start = bool(spec["service_start"])
     return {
         "release": ready,

@@ -8,22 +8,36 @@ Every entry follows the same conventions, so a client needs nothing else:
   auth       the host's <name>_basic_auth_users (else monitoring_basic_auth_users)
   prefix     <name>_route_prefix, else the path of <name>_external_url (Grafana: root_url with serve_from_sub_path)
   metrics    prefix + metrics_path
+  web_config true: serves an exporter-toolkit web config at <name>_config_dir (else /etc/<name>)/web-config.yml
+  clients    inventory groups whose hosts connect to it (the firewall opens its port to them only);
+             operators: true opens it to monitoring_firewall_operator_networks too
 Prometheus' inventory jobs, Grafana's datasources and the lab summary read it (monitoring_endpoints takes the
 port from here). Stdlib only: tools/lab.py imports it too.
 """
 
 COMPONENTS = {
     "node_exporter": {"group": "node_exporter", "job": "node", "port": 9100, "port_var": "node_exporter_listen_addresses",
-                      "metrics_path": "/metrics", "title": "node_exporter"},
+                      "metrics_path": "/metrics", "title": "node_exporter", "web_config": True,
+                      "clients": ["prometheus"]},
     "prometheus": {"group": "prometheus", "job": "prometheus", "port": 9090, "port_var": "prometheus_listen_address",
-                   "metrics_path": "/metrics", "title": "Prometheus"},
+                   "metrics_path": "/metrics", "title": "Prometheus", "web_config": True,
+                   "clients": ["prometheus", "grafana"], "operators": True},
     "alertmanager": {"group": "alertmanager", "job": "alertmanager", "port": 9093, "port_var": "alertmanager_listen_address",
-                     "metrics_path": "/metrics", "title": "Alertmanager"},
+                     "metrics_path": "/metrics", "title": "Alertmanager", "web_config": True,
+                     "clients": ["prometheus", "alertmanager", "grafana"], "operators": True},
     "grafana": {"group": "grafana", "job": "grafana", "port": 3000, "port_var": "grafana_http_port",
-                "metrics_path": "/metrics", "title": "Grafana"},
+                "metrics_path": "/metrics", "title": "Grafana",
+                "clients": ["prometheus"], "operators": True},
     # Exporters next to the service they watch: one per host of the group.
     "postgres_exporter": {"group": "postgres", "job": "postgres", "port": 9187, "port_var": "postgres_exporter_listen_address",
-                          "metrics_path": "/metrics", "title": "postgres_exporter"},
+                          "metrics_path": "/metrics", "title": "postgres_exporter", "web_config": True,
+                          "clients": ["prometheus"]},
+    "redis_exporter": {"group": "redis", "job": "redis", "port": 9121, "port_var": "redis_exporter_listen_address",
+                       "metrics_path": "/metrics", "title": "redis_exporter", "clients": ["prometheus"]},
+    # Probes other endpoints (prometheus_probes); its own metrics are the blackbox job.
+    "blackbox_exporter": {"group": "blackbox", "job": "blackbox", "port": 9115, "port_var": "blackbox_exporter_listen_address",
+                          "metrics_path": "/metrics", "title": "blackbox_exporter", "web_config": True,
+                          "clients": ["prometheus"]},
 }
 
 
@@ -41,6 +55,15 @@ def monitoring_registry_jobs(_=None):
             for name, entry in COMPONENTS.items() if entry.get("job")]
 
 
+def monitoring_web_config_paths(group_names, host_vars=None):
+    """Web config files of the components a host runs (by its groups), read once up front so each deploy
+    need not read its own (host_vars: the host's variables, for a <name>_config_dir set in the inventory)."""
+    host_vars = host_vars or {}
+    return [f"{host_vars.get(name + '_config_dir') or '/etc/' + name}/web-config.yml"
+            for name, entry in COMPONENTS.items() if entry.get("web_config") and entry["group"] in (group_names or [])]
+
+
 class FilterModule:
     def filters(self):
-        return {"monitoring_component": monitoring_component, "monitoring_registry_jobs": monitoring_registry_jobs}
+        return {"monitoring_component": monitoring_component, "monitoring_registry_jobs": monitoring_registry_jobs,
+                "monitoring_web_config_paths": monitoring_web_config_paths}

@@ -23,6 +23,11 @@ options:
   read:
     description: A file whose content (base64) is returned in RV(content); empty when it does not exist.
     type: path
+  read_files:
+    description: Files whose contents (base64, empty when missing, left out when unreadable) are returned in RV(contents) by path.
+    type: list
+    elements: path
+    default: []
 author: monitoring-stack
 """
 
@@ -34,6 +39,7 @@ EXAMPLES = r"""
 RETURN = r"""
 ansible_facts: {description: The facts listed above., type: dict, returned: when O(gather) is true}
 content: {description: The base64 content of O(read)., type: str, returned: when O(read) is given}
+contents: {description: "{path: base64 content} of O(read_files).", type: dict, returned: always}
 """
 
 import base64
@@ -113,7 +119,19 @@ def host_facts(run_command):
     return facts
 
 
-ARGUMENT_SPEC = {"gather": {"type": "bool", "default": True}, "read": {"type": "path"}}
+ARGUMENT_SPEC = {"gather": {"type": "bool", "default": True}, "read": {"type": "path"},
+                 "read_files": {"type": "list", "elements": "path", "default": []}}
+
+
+def read_base64(path):
+    """The file's content in base64; empty when it does not exist, None when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            return base64.b64encode(handle.read()).decode()
+    except FileNotFoundError:
+        return ""
+    except PermissionError:
+        return None
 
 
 def run(params, check_mode, want_diff, run_command):
@@ -122,11 +140,10 @@ def run(params, check_mode, want_diff, run_command):
     if params["gather"]:
         result["ansible_facts"] = host_facts(run_command)
     if params.get("read"):
-        try:
-            with open(params["read"], "rb") as handle:
-                result["content"] = base64.b64encode(handle.read()).decode()
-        except FileNotFoundError:
-            result["content"] = ""
+        result["content"] = read_base64(params["read"]) or ""
+    # A file this user may not read is left out: its deploy then reads it itself, as root.
+    contents = {path: read_base64(path) for path in params.get("read_files") or []}
+    result["contents"] = {path: content for path, content in contents.items() if content is not None}
     return result
 
 

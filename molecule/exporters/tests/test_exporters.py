@@ -1,0 +1,170 @@
+"""The exporters next to real services, the blackbox probes and the host firewall.
+
+deb13 runs PostgreSQL, Redis (a password with $ " \\ and ü) and the test service with postgres_exporter,
+redis_exporter and node_exporter; deb12 runs Prometheus and blackbox_exporter; deb12b is in no group of
+the stack. Every endpoint is HTTPS with basic auth; the firewall lets only Prometheus reach the exporters.
+"""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from monitoring_testlib import (SERVICES, container_ip, get, hostvars, inventory_hosts, panel_has_data,  # noqa: F401
+                                run_logs, scenario_ca, wait_for)
+
+testinfra_hosts = inventory_hosts("deb13")
+CA = scenario_ca()
+AUTH = ("prometheus", "Exp-scrape-pw-3a91c7")  # monitoring_basic_auth_users in molecule.yml
+ROOT = Path(os.environ["MONITORING_ROOT"])
+EXPORTER_JOBS = {"node": 9100, "postgres": 9187, "redis": 9121, "blackbox": 9115}
+
+
+@pytest.fixture(scope="module")
+def prometheus():
+    return f"https://{container_ip('deb12')}:9090/api/v1"
+
+
+def query(prometheus, expr):
+    return get(f"{prometheus}/query", auth=AUTH, ca=CA, params={"query": expr}).json()["data"]["result"]
+
+
+def from_container(container, url, auth=None, timeout=3):
+    """GET url from inside a container (the firewall sees that container as the source): (status, body), or
+    (None, error) when the connection is refused or times out."""
+    script = f"""
+import base64, json, ssl, sys, urllib.request, urllib.error
+request = urllib.request.Request({url!r})
+auth = {list(auth) if auth else None!r}
+if auth:
+    request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+context = ssl.create_default_context(cafile="/etc/ssl/monitoring-ca.crt") if {url!r}.startswith("https") else None
+try:
+    answer = urllib.request.urlopen(request, timeout={timeout}, context=context)
+    print(json.dumps([answer.status, answer.read().decode()]))
+except urllib.error.HTTPError as error:
+    print(json.dumps([error.code, ""]))
+except Exception as error:
+    print(json.dumps([None, repr(error)]))
+"""
+    subprocess.run(["docker", "cp", CA, f"{container}:/etc/ssl/monitoring-ca.crt"], check=True, capture_output=True)
+    out = subprocess.run(["docker", "exec", "-i", container, "python3", "-"], input=script, text=True,
+                         capture_output=True, check=True).stdout
+    return tuple(json.loads(out))
+
+
+def test_prometheus_scrapes_every_exporter_over_https(prometheus):
+    def up():
+        targets = get(f"{prometheus}/targets", auth=AUTH, ca=CA).json()["data"]["activeTargets"]
+        return {t["labels"]["job"]: t["scrapeUrl"] for t in targets if t["labels"]["job"] in EXPORTER_JOBS and t["health"] == "up"}
+    wait_for(lambda: len(up()) == len(EXPORTER_JOBS), 90, message="every exporter job up")
+    assert up() == {"node": "https://deb13:9100/metrics", "postgres": "https://deb13:9187/metrics",
+                    "redis": "https://deb13:9121/metrics", "blackbox": "https://deb12:9115/metrics"}
+    assert wait_for(lambda: query(prometheus, 'pg_database_size_bytes{datname="postgres"} > 0'), 30,
+                    message="database sizes from PostgreSQL")
+    assert wait_for(lambda: query(prometheus, 'redis_up{job="redis"} == 1'), 30, message="redis_up 1")
+
+
+@pytest.mark.parametrize("port, metric", [(9121, "redis_up 1"), (9187, "pg_up 1"), (9100, "node_uname_info")])
+def test_exporters_need_tls_and_credentials(port, metric):
+    url = f"https://deb13:{port}/metrics"
+    assert from_container("deb12", url)[0] == 401
+    status, body = from_container("deb12", url, auth=AUTH)
+    assert status == 200 and metric in body
+
+
+def test_redis_exporter_accepts_only_the_scrape_user():
+    # redis_exporter takes one user: monitoring_scrape_user, so the health user's password is refused there.
+    assert from_container("deb12", "https://deb13:9121/metrics", auth=("health", "Exp-health-pw-77d0e1"))[0] == 401
+
+
+def test_redis_password_only_in_a_root_only_environment_file(host, hostvars):
+    secret = host.file("/etc/redis_exporter/environment")
+    assert (secret.user, secret.group, secret.mode) == ("root", "root", 0o600)
+    unit = host.file("/etc/systemd/system/redis_exporter.service").content_string
+    assert "EnvironmentFile=/etc/redis_exporter/environment" in unit
+    for value in (hostvars["test_redis_password"], AUTH[1]):
+        assert value not in unit and value not in run_logs()
+        assert value not in host.run("ps -eo args").stdout
+
+
+def test_postgres_password_only_in_its_secret_file(host, hostvars):
+    secret = host.file("/etc/postgres_exporter/secrets/password")
+    assert (secret.user, secret.group, secret.mode) == ("root", "postgres_exporter", 0o640)
+    assert secret.content_string == hostvars["test_db_password"]
+    unit = host.file("/etc/systemd/system/postgres_exporter.service").content_string
+    assert "DATA_SOURCE_PASS_FILE=/etc/postgres_exporter/secrets/password" in unit
+    assert hostvars["test_db_password"] not in unit
+    assert hostvars["test_db_password"] not in run_logs()
+
+
+def test_blackbox_probes_the_health_endpoint_and_the_broken_url(prometheus):
+    assert wait_for(lambda: query(prometheus, 'probe_success{job="app-health", instance="http://deb13:3002/health"} == 1'),
+                    60, message="the /health probe succeeding")
+    assert wait_for(lambda: query(prometheus, 'probe_success{job="broken-url"} == 0'), 60, message="the broken URL failing")
+
+    def alert():
+        groups = get(f"{prometheus}/rules", auth=AUTH, ca=CA).json()["data"]["groups"]
+        return [a for g in groups for r in g["rules"] if r["name"] == "ProbeFailed" for a in r.get("alerts", [])
+                if a["labels"]["job"] == "broken-url" and a["state"] in ("pending", "firing")]
+    assert wait_for(alert, 30, message="ProbeFailed pending or firing for the broken URL")
+    assert not [a for a in alert() if a["labels"]["job"] == "app-health"]
+
+
+def test_every_https_endpoint_of_the_stack_reports_its_certificate_expiry(prometheus):
+    expected = {f"https://deb13:{port}/metrics" for port in (9100, 9121, 9187)} | {
+        "https://deb12:9090/metrics", "https://deb12:9115/metrics"}
+
+    def expiries():
+        return {r["metric"]["instance"]: float(r["value"][1])
+                for r in query(prometheus, 'probe_ssl_earliest_cert_expiry{job="stack-tls"} - time()')}
+    found = wait_for(lambda: expiries() if set(expiries()) == expected else None, 60, message="every endpoint probed")
+    # The internal CA signs for 365 days (monitoring_common_pki_cert_days).
+    assert all(300 * 86400 < seconds <= 366 * 86400 for seconds in found.values()), found
+    assert query(prometheus, 'probe_success{job="stack-tls"} == 0') == []
+
+
+@pytest.mark.parametrize("port", [9100, 9121, 9187])
+def test_firewall_lets_only_prometheus_reach_the_exporters(port):
+    assert from_container("deb12", f"https://deb13:{port}/metrics", auth=AUTH)[0] == 200
+    status, error = from_container("deb12b", f"https://deb13:{port}/metrics", auth=AUTH)
+    assert status is None and "timed out" in error
+
+
+def test_firewall_leaves_other_ports_and_tables_alone(host):
+    # The test service's port is no stack port: open to everyone. The host's own table is still loaded.
+    assert from_container("deb12b", "http://deb13:3002/health")[0] == 200
+    tables = host.run("nft list tables").stdout
+    assert "table inet monitoring_stack" in tables and "table inet host_own" in tables
+    assert "dport 22" not in host.run("nft list table inet monitoring_stack").stdout
+
+
+def test_prometheus_ui_is_closed_to_hosts_outside_the_stack():
+    assert from_container("deb12b", "https://deb12:9090/-/healthy")[0] is None
+
+
+def test_service_dashboards_show_data(prometheus):
+    """Every panel of the Services dashboards (PostgreSQL, Redis, probes) returns series from this stack."""
+    empty = []
+    for path in sorted((ROOT / "files/grafana/dashboards" / SERVICES).glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            try:
+                wait_for(lambda: panel_has_data(prometheus, AUTH, CA, panel, path.name), 30)
+            except AssertionError:
+                empty.append(f"{path.name}: {panel['title']}")
+    assert empty == [], f"panels without data: {empty}"
+
+
+def test_a_stopped_postgresql_raises_postgres_down(host, prometheus):
+    """Last: PostgreSQL stops, pg_up drops to 0 and the shipped PostgresDown rule becomes active."""
+    host.run("systemctl stop postgresql")
+    try:
+        wait_for(lambda: query(prometheus, "pg_up == 0"), 60, message="pg_up 0")
+
+        def active():
+            groups = get(f"{prometheus}/rules", auth=AUTH, ca=CA).json()["data"]["groups"]
+            return [r for g in groups for r in g["rules"] if r["name"] == "PostgresDown" and r["state"] in ("pending", "firing")]
+        assert wait_for(active, 30, message="PostgresDown pending or firing")
+    finally:
+        host.run("systemctl start postgresql")
+
