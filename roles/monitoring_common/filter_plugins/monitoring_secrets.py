@@ -147,8 +147,18 @@ def monitoring_receiver_secrets(global_config, receivers, secrets_dir):
     return {"global": global_out, "receivers": receivers_out, "files": files, "inline": inline}
 
 
+def monitoring_secret_entries(files, secrets_dir, group):
+    """monitoring_files entries of a component's secrets directory: root:<group> 0750, one 0640 file per
+    {name: value}, never diffed, a reload when one changes."""
+    owned = {"owner": "root", "group": group}
+    return [dict(owned, path=secrets_dir, state="directory", mode="0750")] + [
+        dict(owned, path=f"{secrets_dir}/{name}", content=value, mode="0640", diff=False, triggers=["reload"])
+        for name, value in (files or {}).items()]
+
+
 class FilterModule:
     def filters(self):
         return {"monitoring_receiver_secrets": monitoring_receiver_secrets,
                 "monitoring_remote_secrets": monitoring_remote_secrets,
+                "monitoring_secret_entries": monitoring_secret_entries,
                 "monitoring_receiver_kinds": lambda _: sorted(RECEIVER_SECRETS)}

@@ -1,5 +1,11 @@
-"""Input checks of the prometheus role that the argument spec cannot express."""
+"""The prometheus role's logic: input checks the argument spec cannot express, and the scrape jobs, alerting
+and secret files of prometheus.yml built from the inventory (each secret file name is made here only)."""
+import os
 import re
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "monitoring_common", "filter_plugins"))
+from monitoring_common import monitoring_endpoints  # noqa: E402
 
 JOB_KEYS = ("name", "targets", "group", "port", "metrics_path", "scheme", "scrape_interval", "scrape_timeout",
             "basic_auth", "bearer_token", "tls_config", "labels", "relabel_configs", "metric_relabel_configs",
@@ -124,7 +130,93 @@ def prometheus_probe_jobs(probes, blackbox, endpoints=None, stack_module="", gro
     return jobs
 
 
+def prometheus_inventory_endpoints(jobs, groups, hostvars, scrape_user="", alertmanager_user=""):
+    """{job: {scheme, targets, username, password, path, metrics_path}} for each inventory job whose group has hosts
+    (jobs: prometheus_inventory_jobs); Alertmanager is reached as alertmanager_user, the rest as scrape_user."""
+    out = {}
+    for spec in jobs or []:
+        alerting = spec["component"] == "alertmanager"
+        user_var = spec.get("user_var") or ("prometheus_alertmanager_user" if alerting else "prometheus_scrape_user")
+        user = spec.get("user", alertmanager_user if alerting else scrape_user)
+        endpoints = monitoring_endpoints((groups or {}).get(spec["group"], []), hostvars, spec["component"], spec.get("port"),
+                                         spec.get("port_var"), user, user_var)
+        if endpoints:
+            first = endpoints[0]
+            out[spec["job"]] = {"scheme": first["scheme"], "username": first["username"], "password": first["password"],
+                                "path": first["path"], "metrics_path": spec.get("metrics_path") or "/metrics",
+                                "targets": [f"{e['address']}:{e['port']}" for e in endpoints]}
+    return out
+
+
+def prometheus_jobs(endpoints, scrape_jobs, probe_jobs, groups, hostvars):
+    """Every scrape job in one shape: the inventory's, the applications' (targets plus the hosts of `group`), the probes."""
+    jobs = []
+    for name, endpoint in (endpoints or {}).items():
+        job = {"name": name, "targets": endpoint["targets"], "scheme": endpoint["scheme"],
+               "metrics_path": endpoint["path"] + endpoint["metrics_path"]}
+        if endpoint["username"]:
+            job["basic_auth"] = {"username": endpoint["username"], "password": endpoint["password"]}
+        jobs.append(job)
+    for job in scrape_jobs or []:
+        targets = list(job.get("targets") or [])
+        for member in (groups or {}).get(job["group"], []) if "group" in job else []:
+            targets.append(f"{(hostvars or {}).get(member, {}).get('monitoring_scrape_address') or member}:{job['port']}")
+        jobs.append(dict(job, targets=targets))
+    return jobs + list(probe_jobs or [])
+
+
+def _auth(entry, secrets_dir, name, secrets):
+    """basic_auth / authorization of prometheus.yml with the secret in <secrets_dir>/<name>.password|.token."""
+    out = {}
+    basic = entry.get("basic_auth")
+    if basic:
+        out["basic_auth"] = {"username": basic["username"]}
+        if basic.get("password"):
+            secrets[f"{name}.password"] = basic["password"]
+            out["basic_auth"]["password_file"] = f"{secrets_dir}/{name}.password"
+    authorization = entry.get("authorization") or {}
+    token = entry.get("bearer_token") or authorization.get("credentials")
+    if token:
+        secrets[f"{name}.token"] = token
+        out["authorization"] = {"type": authorization.get("type") or "Bearer", "credentials_file": f"{secrets_dir}/{name}.token"}
+    return out
+
+
+SCRAPE_KEYS = ("scrape_interval", "scrape_timeout", "honor_labels", "params", "relabel_configs", "metric_relabel_configs")
+
+
+def prometheus_scrape_plan(jobs, alertmanager, secrets_dir, config_dir, ca_file=""):
+    """prometheus.yml's scrape_configs and alerting.alertmanagers (alertmanager: its inventory endpoint or None), the
+    secret files they reference ({file name: value}) and the file_sd files ({job: [{targets, labels}]}). ca_file: the
+    CA on the host for https endpoints ("" when none is copied)."""
+    secrets, scrape_configs, file_sd = {}, [], {}
+    for job in jobs or []:
+        scrape = {"job_name": job["name"], "scheme": job.get("scheme") or "http", "metrics_path": job.get("metrics_path") or "/metrics",
+                  "file_sd_configs": [{"files": [f"{config_dir}/file_sd/{job['name']}.yml"]}]}
+        scrape.update({key: job[key] for key in SCRAPE_KEYS if key in job})
+        scrape.update(_auth(job, secrets_dir, f"job-{job['name']}", secrets))
+        tls = {"ca_file": ca_file} if scrape["scheme"] == "https" and ca_file else {}
+        if tls or "tls_config" in job:
+            scrape["tls_config"] = dict(tls, **(job.get("tls_config") or {}))
+        scrape_configs.append(scrape)
+        file_sd[job["name"]] = [{"targets": list(job["targets"]), "labels": dict(job.get("labels") or {})}]
+    alertmanagers = []
+    if alertmanager:
+        target = {"scheme": alertmanager["scheme"], "static_configs": [{"targets": alertmanager["targets"]}]}
+        if alertmanager["path"]:
+            target["path_prefix"] = alertmanager["path"]
+        if alertmanager["scheme"] == "https" and ca_file:
+            target["tls_config"] = {"ca_file": ca_file}
+        if alertmanager["username"]:
+            target.update(_auth({"basic_auth": {"username": alertmanager["username"], "password": alertmanager["password"]}},
+                                secrets_dir, "alertmanager", secrets))
+        alertmanagers.append(target)
+    return {"scrape_configs": scrape_configs, "alertmanagers": alertmanagers, "secrets": secrets, "file_sd": file_sd}
+
+
 class FilterModule:
     def filters(self):
         return {"prometheus_job_problems": prometheus_job_problems, "prometheus_fragment_jobs": prometheus_fragment_jobs,
-                "prometheus_probe_problems": prometheus_probe_problems, "prometheus_probe_jobs": prometheus_probe_jobs}
+                "prometheus_probe_problems": prometheus_probe_problems, "prometheus_probe_jobs": prometheus_probe_jobs,
+                "prometheus_inventory_endpoints": prometheus_inventory_endpoints, "prometheus_jobs": prometheus_jobs,
+                "prometheus_scrape_plan": prometheus_scrape_plan}
