@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 SCENARIO ?=
 
-.PHONY: test lab lab-down bench bootstrap lint unit molecule
+.PHONY: test lab lab-down bench bench-central bootstrap lint unit molecule
 test:            ## lint, unit tests and every Molecule scenario
 	python3 tools/run_tests.py
 lab: bootstrap   ## start the lab containers and converge site.yml on them
@@ -11,6 +11,8 @@ lab-down:        ## remove the lab containers
 	python3 tools/lab.py down
 bench: bootstrap ## speed of site.yml on fresh 5- and 10-host labs (reports/bench.json)
 	$(PY) tools/bench.py
+bench-central: bootstrap ## what the central VictoriaMetrics holds here (reports/bench-central.json)
+	$(PY) tools/bench_central.py
 bootstrap:       ## venv, Docker engine, artifact mirror, base images
 	python3 tools/bootstrap.py
 lint:

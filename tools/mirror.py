@@ -58,9 +58,17 @@ COMPONENTS = {
     "redis_exporter": ("oliver006/redis_exporter", "1.86.0", {
         "prometheus-redis-exporter": {"usr/bin/prometheus-redis-exporter": "redis_exporter"},
     }),
+    "victoriametrics": ("VictoriaMetrics/VictoriaMetrics", "1.145.0", {
+        "victoria-metrics": {"usr/bin/victoria-metrics": "victoria-metrics-prod"},
+    }),
 }
-# Archive names that differ from "<name>-<version>.linux-<arch>" upstream (redis_exporter puts a v before the version).
-ARCHIVE_NAMES = {"redis_exporter": "{name}-v{version}.linux-{arch}"}
+# Older releases, from an older Debian suite, for the upgrade tests: (component, version, suite).
+OLDER = [("prometheus", "2.53.3", "trixie"), ("alertmanager", "0.28.1", "trixie"), ("node_exporter", "1.9.0", "trixie")]
+# Archive names that differ from "<name>-<version>.linux-<arch>" upstream (redis_exporter puts a v before the
+# version; VictoriaMetrics names the OS and arch first and packs the binary without a top directory).
+ARCHIVE_NAMES = {"redis_exporter": "{name}-v{version}.linux-{arch}",
+                 "victoriametrics": "victoria-metrics-linux-{arch}-v{version}"}
+FLAT = {"victoriametrics"}
 
 
 def archive_stem(name, version):
@@ -77,14 +85,14 @@ def _download(url, dest):
     tmp.replace(dest)
 
 
-@functools.lru_cache(maxsize=1)
-def package_index():
+@functools.lru_cache(maxsize=4)
+def package_index(suite=SUITE):
     """{package: (version, filename, sha256)} from the suite's Packages index."""
     DEBS.mkdir(parents=True, exist_ok=True)
-    index = DEBS / f"Packages-{SUITE}-{ARCH}.xz"
+    index = DEBS / f"Packages-{suite}-{ARCH}.xz"
     if not index.exists():
-        log(f"fetching Debian {SUITE} package index")
-        _download(f"{DEBIAN}/dists/{SUITE}/main/binary-{ARCH}/Packages.xz", index)
+        log(f"fetching Debian {suite} package index")
+        _download(f"{DEBIAN}/dists/{suite}/main/binary-{ARCH}/Packages.xz", index)
     wanted = {pkg for _, _, debs in COMPONENTS.values() for pkg in debs}
     found, fields = {}, {}
     for line in lzma.open(index, "rt", encoding="utf-8", errors="replace"):
@@ -99,9 +107,9 @@ def package_index():
     return found
 
 
-def fetch_deb(package):
+def fetch_deb(package, suite=SUITE):
     """Download (once) and verify a .deb; returns its path."""
-    version, filename, sha = package_index()[package]
+    version, filename, sha = package_index(suite)[package]
     dest = DEBS / Path(filename).name
     if dest.exists() and sha256_file(dest) == sha:
         return dest
@@ -113,8 +121,8 @@ def fetch_deb(package):
     return dest
 
 
-def extract_deb(package, into):
-    subprocess.run(["dpkg-deb", "-x", str(fetch_deb(package)), str(into)], check=True)
+def extract_deb(package, into, suite=SUITE):
+    subprocess.run(["dpkg-deb", "-x", str(fetch_deb(package, suite)), str(into)], check=True)
     return Path(into)
 
 
@@ -124,15 +132,16 @@ def upstream_version(debian_version):
 
 
 def _reproducible_targz(dest, topdir, files):
-    """Write a tar.gz whose bytes depend only on the file contents (stable sha256)."""
+    """Write a tar.gz whose bytes depend only on the file contents (stable sha256); topdir "" packs them flat."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        dirinfo = tarfile.TarInfo(topdir)
-        dirinfo.type, dirinfo.mode, dirinfo.mtime = tarfile.DIRTYPE, 0o755, 0
-        tar.addfile(dirinfo)
+        if topdir:
+            dirinfo = tarfile.TarInfo(topdir)
+            dirinfo.type, dirinfo.mode, dirinfo.mtime = tarfile.DIRTYPE, 0o755, 0
+            tar.addfile(dirinfo)
         for name, src in sorted(files.items()):
             data = Path(src).read_bytes()
-            info = tarfile.TarInfo(f"{topdir}/{name}")
+            info = tarfile.TarInfo(f"{topdir}/{name}" if topdir else name)
             info.size, info.mtime = len(data), 0
             info.mode = 0o755 if name not in ("LICENSE", "NOTICE") else 0o644
             tar.addfile(info, io.BytesIO(data))
@@ -140,8 +149,10 @@ def _reproducible_targz(dest, topdir, files):
         gz.write(raw.getvalue())
 
 
-def build_component(name):
-    repo, version, debs = COMPONENTS[name]
+def build_component(name, version=None, suite=SUITE):
+    """One release of a component (the pinned one, or an older version from another suite) into the mirror."""
+    repo, pinned, debs = COMPONENTS[name]
+    version = version or pinned
     release = MIRROR / repo / "releases" / "download" / f"v{version}"
     archive = f"{archive_stem(name, version)}.tar.gz"
     if (release / archive).exists() and (release / "sha256sums.txt").exists():
@@ -149,18 +160,18 @@ def build_component(name):
     with tempfile.TemporaryDirectory() as tmp:
         files = {}
         for package, paths in debs.items():
-            deb_version = package_index()[package][0]
+            deb_version = package_index(suite)[package][0]
             if upstream_version(deb_version) != version:
-                die(f"Debian {SUITE} has {package} {deb_version}, the mirror pins {version}: "
-                    f"update COMPONENTS in tools/mirror.py and the role default together")
-            root = extract_deb(package, Path(tmp) / package)
+                die(f"Debian {suite} has {package} {deb_version}, the mirror pins {version}: "
+                    f"update COMPONENTS (or OLDER) in tools/mirror.py and the role default together")
+            root = extract_deb(package, Path(tmp) / package, suite)
             for src, dst in paths.items():
                 files[dst] = root / src
             copyright_file = root / "usr/share/doc" / package / "copyright"
             if copyright_file.exists():
                 files.setdefault("LICENSE", copyright_file)
         release.mkdir(parents=True, exist_ok=True)
-        _reproducible_targz(release / archive, archive[: -len(".tar.gz")], files)
+        _reproducible_targz(release / archive, "" if name in FLAT else archive[: -len(".tar.gz")], files)
     (release / "sha256sums.txt").write_text(f"{sha256_file(release / archive)}  {archive}\n")
     log(f"mirror: {repo} v{version}")
     return release / archive
@@ -169,6 +180,8 @@ def build_component(name):
 def build():
     for name in COMPONENTS:
         build_component(name)
+    for name, version, suite in OLDER:
+        build_component(name, version, suite)
     add_grafana()
     return MIRROR
 

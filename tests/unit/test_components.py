@@ -13,7 +13,7 @@ def test_every_component_has_the_registry_fields_and_its_role():
 
 
 def test_prometheus_jobs_come_from_the_registry():
-    assert [job["job"] for job in monitoring_registry_jobs()] == ["node", "prometheus", "alertmanager", "grafana", "postgres", "redis", "blackbox"]
+    assert [job["job"] for job in monitoring_registry_jobs()] == ["node", "prometheus", "alertmanager", "grafana", "postgres", "redis", "victoriametrics", "blackbox"]
 
 
 def test_no_port_is_hard_coded_outside_the_registry_and_the_defaults():

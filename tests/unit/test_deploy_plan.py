@@ -42,6 +42,8 @@ def test_plan_orders_release_before_component_files_and_unit():
     assert plan["unpack"] == {"archive": "/var/lib/monitoring-stack/releases/app-1.0.tar.gz", "dest": "/opt/app/1.0",
                               "sha256": None}
     assert monitoring_deploy_plan(inputs(release_sha256="ab" * 32))["unpack"]["sha256"] == "ab" * 32
+    assert monitoring_deploy_plan(inputs(version_probe=["--version"]))["unpack"]["probe"] == ["app", "--version"]
+    assert "probe" not in monitoring_deploy_plan(inputs(version_probe=[]))["unpack"]
     assert plan["versions"] == {"root": "/opt/app", "link": "/opt/app/current", "keep": 2}
     assert not [e for e in plan["secret_entries"] if "content" in e]
     assert plan["health"]["url"] == "http://127.0.0.1:9100/metrics"
@@ -158,3 +160,10 @@ def test_health_check_over_http(server):
     assert not ok and status == 401 and attempts == 2 and "HTTP 401" in msg
     ok, msg, _, _ = check_health(dict(spec, reload_metric="prometheus_config_last_reload", reloaded_since=2e9))
     assert not ok and "not the one loaded" in msg
+
+
+def test_single_user_daemons_take_the_clients_user_else_the_first():
+    from monitoring_common import monitoring_single_user
+    users = {"admin": "a", "prometheus": "p"}
+    assert monitoring_single_user(users, "prometheus") == {"prometheus": "p"}
+    assert monitoring_single_user(users, "nobody") == {"admin": "a"} and monitoring_single_user({}, "x") == {}

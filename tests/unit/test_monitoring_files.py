@@ -1,6 +1,8 @@
 """The shared module that applies a component's files in one pass, run against a temporary directory."""
+import io
 import os
 import subprocess
+import tarfile
 
 import pytest
 from monitoring_files import Applier, Failed
@@ -202,6 +204,33 @@ def test_unpacks_the_release_then_applies(tmp_path):
     assert (version_dir / ".monitoring-release").read_text() == sha256(archive) + "\n"
     assert not copy.exists() and not (tmp_path / "opt/app/1.0.unpacking").exists()
     assert os.readlink(tmp_path / "current") == str(version_dir)
+
+
+def test_a_release_whose_binary_does_not_run_is_not_installed(tmp_path):
+    archive, version_dir = tmp_path / "broken.tar.gz", tmp_path / "opt/app/2.0"
+    with tarfile.open(archive, "w:gz") as tar:
+        script = b"#!/bin/sh\necho 'illegal instruction' >&2\nexit 132\n"
+        info = tarfile.TarInfo("app-2.0.linux-amd64/app")
+        info.size, info.mode = len(script), 0o755
+        tar.addfile(info, io.BytesIO(script))
+    copy = staged(tmp_path, archive)
+    with pytest.raises(Failed, match=r"app does not run \(app --version: exit 132\): illegal instruction"):
+        apply(release=str(version_dir / ".monitoring-release"),
+              unpack={"archive": str(copy), "dest": str(version_dir), "sha256": sha256(archive), "probe": ["app", "--version"]})
+    assert not version_dir.exists() and not (tmp_path / "opt/app/2.0.unpacking").exists()
+
+
+def test_a_flat_release_is_unpacked_as_it_is(tmp_path):
+    """VictoriaMetrics' archives hold the binary at the top, without a directory to strip."""
+    archive, version_dir = tmp_path / "flat.tar.gz", tmp_path / "opt/vm/1.0"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("victoria-metrics-prod")
+        info.size, info.mode = 3, 0o755
+        tar.addfile(info, io.BytesIO(b"bin"))
+    copy = staged(tmp_path, archive)
+    _, result = apply(release=str(version_dir / ".monitoring-release"),
+                      unpack={"archive": str(copy), "dest": str(version_dir), "sha256": sha256(archive)})
+    assert not result["deferred"] and (version_dir / "victoria-metrics-prod").read_bytes() == b"bin"
 
 
 def test_a_release_without_its_marker_is_not_installed(tmp_path):

@@ -55,3 +55,39 @@ def test_secret_entries_are_group_readable_files_never_diffed():
     assert directory == {"path": "/etc/p/secrets", "state": "directory", "owner": "root", "group": "prometheus", "mode": "0750"}
     assert entry == {"path": "/etc/p/secrets/job-node.password", "content": "Pw-p1", "owner": "root", "group": "prometheus",
                      "mode": "0640", "diff": False, "triggers": ["reload"]}
+
+
+def test_file_entries_check_each_rule_file_and_fragment_and_write_targets_as_yaml():
+    from prometheus import prometheus_file_entries
+    checks = {"script": "/usr/local/sbin/check", "script_content": "#!/bin/sh\n", "rules": "promtool check rules %s",
+              "fragment": "/usr/local/sbin/check %s"}
+    entries = {e["path"]: e for e in prometheus_file_entries("/etc/p", "/var/lib/p", {"node.yml": "groups: []\n"},
+                                                             {"team.yml": "scrape_configs: []\n"},
+                                                             {"node": [{"targets": ["n1:9100"], "labels": {}}]}, checks)}
+    assert entries["/etc/p/rules/node.yml"]["validate"] == "promtool check rules %s"
+    assert entries["/etc/p/scrape_configs/team.yml"]["validate"] == "/usr/local/sbin/check %s"
+    assert entries["/etc/p/file_sd/node.yml"]["content"] == "- labels: {}\n  targets:\n  - n1:9100\n"
+    assert "triggers" not in entries["/etc/p/file_sd/node.yml"]  # Prometheus re-reads file_sd itself
+    assert entries["/var/lib/p"]["owner"] == "prometheus" and entries["/usr/local/sbin/check"]["mode"] == "0755"
+
+
+def test_alertmanager_entries_put_templates_before_what_reads_them():
+    from alertmanager import alertmanager_file_entries
+    config = {"path": "/etc/am/alertmanager.yml", "content": "route: {}\n", "validate": "amtool check-config %s"}
+    entries = alertmanager_file_entries("/etc/am", "/var/lib/am", "/etc/am/secrets", {"slack.tmpl": "{{ define }}"}, [config])
+    assert [e["path"] for e in entries] == ["/var/lib/am", "/etc/am/templates", "/etc/am/secrets", "/etc/am/templates/slack.tmpl",
+                                            "/etc/am/alertmanager.yml"]
+    assert entries[3]["triggers"] == ["reload"] and entries[3]["group"] == "alertmanager" and entries[-1] == config
+
+
+def test_replicas_write_the_same_series_to_the_central_store_and_send_the_same_alerts():
+    from prometheus import prometheus_central_remote_write
+    central = {"host": "vm1", "address": "vm1", "port": 8428, "scheme": "https", "username": "prometheus",
+               "password": "Pw-p1", "path": ""}
+    [entry] = prometheus_central_remote_write([central], "/etc/p/tls/ca.crt", {"max_shards": 10}, ["replica"])
+    assert entry["url"] == "https://vm1:8428/api/v1/write" and entry["tls_config"] == {"ca_file": "/etc/p/tls/ca.crt"}
+    assert entry["write_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
+    assert entry["queue_config"] == {"max_shards": 10} and entry["basic_auth"]["username"] == "prometheus"
+    plan = prometheus_scrape_plan([], endpoints()["alertmanager"], "/s", "/c", "", ["replica"])
+    assert plan["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
+    assert "alert_relabel_configs" not in prometheus_scrape_plan([], endpoints()["alertmanager"], "/s", "/c")["alerting"]

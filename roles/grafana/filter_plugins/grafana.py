@@ -1,8 +1,10 @@
 """Grafana provisioning values as written: Grafana expands $VAR, ${VAR} and $__env{...} in provisioning files,
-so a literal $ (in a password, or $labels in a notification template) is written as $$. And the fingerprints of
-an OpenPGP key file, to pin the package repository's signing key without gpg on the host."""
+so a literal $ (in a password, or $labels in a notification template) is written as $$. The datasources of the
+inventory's Prometheus and Alertmanager. And the fingerprints of an OpenPGP key file, to pin the package
+repository's signing key without gpg on the host."""
 import base64
 import hashlib
+import re
 
 
 def _escape(value):
@@ -74,7 +76,77 @@ def grafana_key_fingerprints(text, encoding=""):
         return []  # not a key (an error page, a truncated download): matches no pin
 
 
+def grafana_inventory_datasources(prometheus, alertmanager, hostvars=None, ca="", central=()):
+    """Datasources for the central store (first of `central`, the default when there is one), the Prometheus
+    endpoints (one, or one per host when several: the replicas of an HA pair) and the first Alertmanager:
+    endpoints as monitoring_endpoints returns them, or [{url}] for a given URL. ca: the CA certificate's text,
+    sent for https URLs; credentials go to secureJsonData."""
+    pairs = [({"name": "Central", "uid": "central", "type": "prometheus", "access": "proxy", "isDefault": True,
+               "editable": False, "jsonData": {"httpMethod": "POST", "timeInterval": "15s"}}, endpoint)
+             for endpoint in list(central or [])[:1]]
+    for number, endpoint in enumerate(prometheus or []):
+        host, several = endpoint.get("host", ""), len(prometheus) > 1
+        interval = ((hostvars or {}).get(host) or {}).get("prometheus_scrape_interval", "15s") if host else "15s"
+        pairs.append(({"name": "Prometheus" + (f" {host}" if several else ""),
+                       "uid": f"prometheus-{re.sub(r'[^A-Za-z0-9_-]', '-', host)}"[:40] if several else "prometheus",
+                       "type": "prometheus", "access": "proxy", "isDefault": number == 0 and not pairs, "editable": False,
+                       "jsonData": {"httpMethod": "POST", "timeInterval": interval}}, endpoint))
+    pairs += [({"name": "Alertmanager", "uid": "alertmanager", "type": "alertmanager", "access": "proxy", "editable": False,
+                "jsonData": {"implementation": "prometheus", "handleGrafanaManagedAlerts": False}}, endpoint)
+              for endpoint in (alertmanager or [])[:1]]
+    result = []
+    for datasource, endpoint in pairs:
+        url = endpoint.get("url") or f"{endpoint['scheme']}://{endpoint['address']}:{endpoint['port']}{endpoint['path']}"
+        datasource["url"], secure = url, {}
+        if url.startswith("https://") and ca:
+            datasource["jsonData"]["tlsAuthWithCACert"] = True
+            secure["tlsCACert"] = ca
+        if endpoint.get("username"):
+            datasource.update(basicAuth=True, basicAuthUser=endpoint["username"])
+            secure["basicAuthPassword"] = endpoint["password"]
+        if secure:
+            datasource["secureJsonData"] = secure
+        result.append(datasource)
+    return result
+
+
+_CONF = {"owner": "root", "group": "grafana", "mode": "0640"}
+
+
+def grafana_file_entries(dirs, ini, ldap, provider, dashboards, contents):
+    """What the deploy writes for Grafana besides secrets, in order: provisioning, data, log, plugin and dashboard
+    directories, grafana.ini (ini: {content, validate}; a restart), ldap.toml removed when LDAP is off, the
+    dashboard provider and the dashboards ([{dest}] with their contents in that order; reloaded through the API).
+    dirs: config, provisioning, data, logs, plugins, dashboards."""
+    provisioning, boards = dirs["provisioning"], dirs["dashboards"]
+    out = [dict(_CONF, path=path, state="directory", mode="0750")
+           for path in [provisioning] + [f"{provisioning}/{sub}" for sub in ("datasources", "dashboards", "alerting", "plugins")]]
+    out += [dict(_CONF, path=dirs[key], state="directory", owner="grafana", mode="0750") for key in ("data", "logs", "plugins")]
+    out.append(dict(_CONF, path=boards, state="directory", mode="0750"))
+    out.append(dict(_CONF, path=f"{dirs['config']}/grafana.ini", triggers=["restart"], content=ini["content"], validate=ini["validate"]))
+    if not ldap:
+        out.append({"path": f"{dirs['config']}/ldap.toml", "state": "absent", "triggers": ["restart"]})
+    out.append(dict(_CONF, path=f"{provisioning}/dashboards/monitoring.yml", triggers=["dashboards"], content=provider))
+    folders = dict.fromkeys(board["dest"].rsplit("/", 1)[0] for board in dashboards or [] if "/" in board["dest"])
+    out += [dict(_CONF, path=f"{boards}/{folder}", state="directory", mode="0750") for folder in folders]
+    out += [dict(_CONF, path=f"{boards}/{board['dest']}", triggers=["dashboards"], content=content)
+            for board, content in zip(dashboards or [], contents or [])]
+    return out
+
+
+def grafana_secret_entries(files, secrets_dir, provisioning, extra):
+    """Grafana's secret paths, never diffed: directories, one file per secret ({name: value}, read through $__file{},
+    a restart), then `extra` (ldap.toml, datasource and alerting provisioning: rendered by the role's templates)."""
+    conf = dict(_CONF, diff=False)
+    out = [dict(conf, path=path, state="directory", mode="0750")
+           for path in (secrets_dir, provisioning, f"{provisioning}/datasources", f"{provisioning}/alerting")]
+    out += [dict(conf, path=f"{secrets_dir}/{name}", content=str(value), triggers=["restart"]) for name, value in (files or {}).items()]
+    return out + [dict(conf, **entry) for entry in extra or []]
+
+
 class FilterModule:
     def filters(self):
         return {"grafana_escape_secure": grafana_escape_secure, "grafana_escape": grafana_escape,
-                "grafana_key_fingerprints": grafana_key_fingerprints}
+                "grafana_key_fingerprints": grafana_key_fingerprints,
+                "grafana_inventory_datasources": grafana_inventory_datasources,
+                "grafana_file_entries": grafana_file_entries, "grafana_secret_entries": grafana_secret_entries}

@@ -327,6 +327,14 @@ def _client_user(users, name, where):
     return name, users[name]
 
 
+def monitoring_single_user(users, preferred=""):
+    """{user: password} of the one user a daemon with a single basic auth login accepts (redis_exporter,
+    VictoriaMetrics): `preferred` (the client's user, e.g. monitoring_scrape_user) when it is there, else the first."""
+    users = users or {}
+    name = preferred if preferred in users else next(iter(users), "")
+    return {name: users[name]} if name else {}
+
+
 def monitoring_health_spec(spec):
     """monitoring_health / monitoring_files health options from the component's listen address and credentials.
 
@@ -403,6 +411,8 @@ def monitoring_deploy_plan(spec):
         versions = {"root": version_dir.rsplit("/", 1)[0], "link": current, "keep": int(spec["keep_versions"])}
         unpack = {"archive": monitoring_release_archive(version_dir, spec.get("staging_dir") or STAGING_DIR),
                   "dest": version_dir, "sha256": spec.get("release_sha256") or None}
+        if spec.get("version_probe") and spec["binaries"]:
+            unpack["probe"] = [spec["binaries"][0]] + list(spec["version_probe"])
     unit = dict(spec["unit"], name=name, user=spec["user"], group=group)
     secret_env = []
     if spec.get("secret_environment"):
@@ -579,6 +589,7 @@ class FilterModule:
             "monitoring_endpoints": monitoring_endpoints,
             "monitoring_pki_hosts": monitoring_pki_hosts,
             "monitoring_client_user": lambda users, name="", where="": list(_client_user(users, name, where)),
+            "monitoring_single_user": monitoring_single_user,
             "monitoring_peer_address": monitoring_peer_address,
             "monitoring_ini_value": monitoring_ini_value,
             "monitoring_json_problem": monitoring_json_problem,

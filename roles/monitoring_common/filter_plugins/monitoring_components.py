@@ -34,6 +34,10 @@ COMPONENTS = {
                           "clients": ["prometheus"]},
     "redis_exporter": {"group": "redis", "job": "redis", "port": 9121, "port_var": "redis_exporter_listen_address",
                        "metrics_path": "/metrics", "title": "redis_exporter", "clients": ["prometheus"]},
+    # Central long-term store: every Prometheus remote-writes to it, Grafana queries it.
+    "victoriametrics": {"group": "central", "job": "victoriametrics", "port": 8428, "port_var": "victoriametrics_listen_address",
+                        "metrics_path": "/metrics", "title": "VictoriaMetrics", "clients": ["prometheus", "grafana"],
+                        "operators": True},
     # Probes other endpoints (prometheus_probes); its own metrics are the blackbox job.
     "blackbox_exporter": {"group": "blackbox", "job": "blackbox", "port": 9115, "port_var": "blackbox_exporter_listen_address",
                           "metrics_path": "/metrics", "title": "blackbox_exporter", "web_config": True,

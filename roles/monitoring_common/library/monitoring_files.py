@@ -35,6 +35,12 @@ options:
       archive: {description: The archive on the host; its directory is the root-owned staging directory., type: str, required: true}
       dest: {description: The versioned directory to create., type: str, required: true}
       sha256: {description: Expected digest; without it the run only prepares the staging directory., type: str}
+      probe:
+        description: >-
+          A command run from the unpacked release before it counts as installed (its first element a path inside
+          the release, e.g. [prometheus, --version]); a release whose binary does not run is removed again.
+        type: list
+        elements: str
   account:
     description: System user and group that own the component's files; created (or corrected) when they differ.
     type: dict
@@ -642,7 +648,7 @@ class Applier:
         return start_journal(self.run, service)
 
     def unpack(self, spec):
-        """Check the copied archive's sha256, unpack it into spec["dest"] (top directory stripped) through a temporary
+        """Check the copied archive's sha256, unpack it into spec["dest"] (its one top directory stripped) through a temporary
         directory, sync it, rename it into place and write the marker (`release`) last."""
         archive, dest, marker = spec["archive"], os.path.normpath(spec["dest"]), spec["marker"]
         self.staging_dir(archive)
@@ -661,8 +667,12 @@ class Applier:
         os.makedirs(tmp, 0o755)
         try:
             with tarfile.open(archive, "r:*") as tar:
-                for member in tar.getmembers():
-                    parts = [p for p in member.name.split("/") if p not in ("", ".")][1:]
+                members = [(member, [p for p in member.name.split("/") if p not in ("", ".")]) for member in tar.getmembers()]
+                # Upstream archives hold one top directory (stripped); some (VictoriaMetrics) are flat.
+                tops = {parts[0] for _, parts in members if parts}
+                strip = len(tops) == 1 and any(len(parts) > 1 or member.isdir() for member, parts in members)
+                for member, parts in members:
+                    parts = parts[1:] if strip else parts
                     if not parts:
                         continue
                     if ".." in parts:
@@ -680,6 +690,12 @@ class Applier:
                     elif member.issym() and not os.path.isabs(member.linkname) and ".." not in member.linkname.split("/"):
                         os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
                         os.symlink(member.linkname, target)
+            if spec.get("probe"):
+                # Before anything points at it: a binary that cannot even print its version is not installed.
+                rc, out, err = self.run([os.path.join(tmp, spec["probe"][0])] + list(spec["probe"][1:]))
+                if rc != 0:
+                    raise Failed(f"the new release's {spec['probe'][0]} does not run ({' '.join(spec['probe'])}: exit {rc}): "
+                                 f"{(out + err).strip()[-500:]}; the installed version stays")
             for dirpath, _, _ in os.walk(tmp):
                 sync_dir(dirpath)
             self.remove(dest)
@@ -690,6 +706,9 @@ class Applier:
         except (OSError, tarfile.TarError) as err:
             self.remove(tmp)
             raise Failed(f"cannot unpack {archive}: {err}") from err
+        except Failed:
+            self.remove(tmp)
+            raise
         finally:
             if os.path.lexists(archive):
                 os.unlink(archive)
@@ -770,7 +789,7 @@ ENTRY_OPTIONS = dict(
 PLANNED = dict(
     release=dict(type="str"),
     unpack=dict(type="dict", options=dict(archive=dict(type="str", required=True), dest=dict(type="str", required=True),
-                                          sha256=dict(type="str"))),
+                                          sha256=dict(type="str"), probe=dict(type="list", elements="str"))),
     account=dict(type="dict", options=dict(user=dict(type="str", required=True), group=dict(type="str"),
                                            home=dict(type="str", default="/nonexistent"),
                                            shell=dict(type="str", default="/usr/sbin/nologin"))),

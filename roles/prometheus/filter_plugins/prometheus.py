@@ -5,6 +5,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "monitoring_common", "filter_plugins"))
+from ansible.plugins.filter.core import to_nice_yaml  # noqa: E402
 from monitoring_common import monitoring_endpoints  # noqa: E402
 
 JOB_KEYS = ("name", "targets", "group", "port", "metrics_path", "scheme", "scrape_interval", "scrape_timeout",
@@ -185,10 +186,11 @@ def _auth(entry, secrets_dir, name, secrets):
 SCRAPE_KEYS = ("scrape_interval", "scrape_timeout", "honor_labels", "params", "relabel_configs", "metric_relabel_configs")
 
 
-def prometheus_scrape_plan(jobs, alertmanager, secrets_dir, config_dir, ca_file=""):
+def prometheus_scrape_plan(jobs, alertmanager, secrets_dir, config_dir, ca_file="", alert_drop_labels=()):
     """prometheus.yml's scrape_configs and alerting.alertmanagers (alertmanager: its inventory endpoint or None), the
     secret files they reference ({file name: value}) and the file_sd files ({job: [{targets, labels}]}). ca_file: the
-    CA on the host for https endpoints ("" when none is copied)."""
+    CA on the host for https endpoints ("" when none is copied). alert_drop_labels: labels alerts leave without (the
+    HA replica label: both replicas then send the same alert, which Alertmanager deduplicates)."""
     secrets, scrape_configs, file_sd = {}, [], {}
     for job in jobs or []:
         scrape = {"job_name": job["name"], "scheme": job.get("scheme") or "http", "metrics_path": job.get("metrics_path") or "/metrics",
@@ -211,7 +213,51 @@ def prometheus_scrape_plan(jobs, alertmanager, secrets_dir, config_dir, ca_file=
             target.update(_auth({"basic_auth": {"username": alertmanager["username"], "password": alertmanager["password"]}},
                                 secrets_dir, "alertmanager", secrets))
         alertmanagers.append(target)
-    return {"scrape_configs": scrape_configs, "alertmanagers": alertmanagers, "secrets": secrets, "file_sd": file_sd}
+    alerting = {"alertmanagers": alertmanagers}
+    if alert_drop_labels:
+        alerting["alert_relabel_configs"] = [{"action": "labeldrop", "regex": "|".join(alert_drop_labels)}]
+    return {"scrape_configs": scrape_configs, "alertmanagers": alertmanagers, "alerting": alerting, "secrets": secrets,
+            "file_sd": file_sd}
+
+
+def prometheus_central_remote_write(endpoints, ca_file="", queue_config=None, drop_labels=()):
+    """remote_write entries to the central store's hosts (monitoring_endpoints of the victoriametrics component):
+    <scheme>://<host>:<port><prefix>/api/v1/write with basic auth (moved to a file by monitoring_remote_secrets).
+    drop_labels: labels the series leave without (the HA replica label: both replicas then write the same series,
+    which the store deduplicates, -dedup.minScrapeInterval)."""
+    out = []
+    for endpoint in endpoints or []:
+        entry = {"url": f"{endpoint['scheme']}://{endpoint['address']}:{endpoint['port']}{endpoint['path']}/api/v1/write",
+                 "name": f"central-{endpoint['host']}"}
+        if endpoint["username"]:
+            entry["basic_auth"] = {"username": endpoint["username"], "password": endpoint["password"]}
+        if endpoint["scheme"] == "https" and ca_file:
+            entry["tls_config"] = {"ca_file": ca_file}
+        if queue_config:
+            entry["queue_config"] = dict(queue_config)
+        if drop_labels:
+            entry["write_relabel_configs"] = [{"action": "labeldrop", "regex": "|".join(drop_labels)}]
+        out.append(entry)
+    return out
+
+
+def prometheus_file_entries(config_dir, data_dir, rule_files, fragments, file_sd, checks):
+    """What the deploy writes for Prometheus besides prometheus.yml, in order: directories, the fragment check
+    script, rule files and scrape fragments (each checked), file_sd targets (Prometheus watches them: a new host
+    needs no reload). rule_files / fragments: {file name: content}; file_sd: {job: target groups}; checks: {script
+    (path), script_content, rules (command with %s), fragment (command with %s)}."""
+    conf = {"owner": "root", "group": "prometheus", "mode": "0640"}
+    out = [{"path": data_dir, "state": "directory", "owner": "prometheus", "group": "prometheus", "mode": "0750"}]
+    out += [dict(conf, path=f"{config_dir}/{sub}", state="directory", mode="0750")
+            for sub in ("rules", "scrape_configs", "file_sd", "secrets")]
+    out.append({"path": checks["script"], "owner": "root", "group": "root", "mode": "0755", "content": checks["script_content"]})
+    out += [dict(conf, path=f"{config_dir}/rules/{name}", content=content, validate=checks["rules"], triggers=["reload"])
+            for name, content in (rule_files or {}).items()]
+    out += [dict(conf, path=f"{config_dir}/scrape_configs/{name}", content=content, validate=checks["fragment"],
+                 triggers=["reload"]) for name, content in (fragments or {}).items()]
+    out += [dict(conf, path=f"{config_dir}/file_sd/{job}.yml", content=to_nice_yaml(groups, indent=2))
+            for job, groups in (file_sd or {}).items()]
+    return out
 
 
 class FilterModule:
@@ -219,4 +265,5 @@ class FilterModule:
         return {"prometheus_job_problems": prometheus_job_problems, "prometheus_fragment_jobs": prometheus_fragment_jobs,
                 "prometheus_probe_problems": prometheus_probe_problems, "prometheus_probe_jobs": prometheus_probe_jobs,
                 "prometheus_inventory_endpoints": prometheus_inventory_endpoints, "prometheus_jobs": prometheus_jobs,
-                "prometheus_scrape_plan": prometheus_scrape_plan}
+                "prometheus_scrape_plan": prometheus_scrape_plan, "prometheus_file_entries": prometheus_file_entries,
+                "prometheus_central_remote_write": prometheus_central_remote_write}

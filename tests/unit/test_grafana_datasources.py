@@ -1,0 +1,47 @@
+"""Grafana's datasources from the inventory's endpoints (roles/grafana/filter_plugins/grafana.py)."""
+from grafana import grafana_inventory_datasources
+
+
+def endpoint(host, scheme="https", user="grafana", password="Ds-pw-1", path=""):
+    return {"host": host, "address": host, "port": 9090, "scheme": scheme, "username": user, "password": password, "path": path}
+
+
+def test_one_prometheus_is_the_default_with_ca_and_credentials_in_secure_data():
+    [prom, am] = grafana_inventory_datasources([endpoint("p1", path="/prometheus")],
+                                               [dict(endpoint("a1"), port=9093), dict(endpoint("a2"), port=9093)],
+                                               {"p1": {"prometheus_scrape_interval": "5s"}}, "CA-PEM")
+    assert (prom["name"], prom["uid"], prom["isDefault"], prom["url"]) == ("Prometheus", "prometheus", True, "https://p1:9090/prometheus")
+    assert prom["jsonData"] == {"httpMethod": "POST", "timeInterval": "5s", "tlsAuthWithCACert": True}
+    assert prom["secureJsonData"] == {"tlsCACert": "CA-PEM", "basicAuthPassword": "Ds-pw-1"} and prom["basicAuthUser"] == "grafana"
+    assert (am["uid"], am["url"]) == ("alertmanager", "https://a1:9093")  # the first Alertmanager only
+
+
+def test_several_prometheus_get_one_datasource_each_and_a_url_needs_no_host():
+    first, second = grafana_inventory_datasources([endpoint("p1", "http", "", ""), endpoint("p.2", "http", "", "")], [])
+    assert (first["uid"], first["isDefault"], second["uid"], second["isDefault"]) == ("prometheus-p1", True, "prometheus-p-2", False)
+    assert "secureJsonData" not in first and "basicAuth" not in first
+    [given] = grafana_inventory_datasources([{"url": "https://prom.example.com"}], [], {}, "")
+    assert given["url"] == "https://prom.example.com" and given["jsonData"]["timeInterval"] == "15s"
+
+
+def test_file_entries_create_each_dashboard_folder_before_its_dashboards():
+    from grafana import grafana_file_entries, grafana_secret_entries
+    dirs = {"config": "/etc/g", "provisioning": "/etc/g/provisioning", "data": "/var/lib/g", "logs": "/var/log/g",
+            "plugins": "/var/lib/g/plugins", "dashboards": "/var/lib/g/dashboards"}
+    entries = grafana_file_entries(dirs, {"content": "[server]\n", "validate": "check %s"}, False, "providers: []\n",
+                                   [{"dest": "Team/a.json"}, {"dest": "top.json"}], ["{}", "[]"])
+    paths = [e["path"] for e in entries]
+    assert paths.index("/var/lib/g/dashboards/Team") < paths.index("/var/lib/g/dashboards/Team/a.json")
+    assert {e["path"]: e.get("content") for e in entries}["/var/lib/g/dashboards/top.json"] == "[]"
+    assert {"path": "/etc/g/ldap.toml", "state": "absent", "triggers": ["restart"]} in entries
+    secrets = grafana_secret_entries({"admin_password": "Adm-1"}, "/etc/g/secrets", "/etc/g/provisioning",
+                                     [{"path": "/etc/g/provisioning/datasources/monitoring.yml", "content": "x", "triggers": ["datasources"]}])
+    assert all(e["diff"] is False and e["group"] == "grafana" for e in secrets)
+    assert secrets[4]["content"] == "Adm-1" and secrets[4]["triggers"] == ["restart"] and secrets[-1]["triggers"] == ["datasources"]
+
+
+def test_the_central_store_is_the_default_and_the_replicas_stay_reachable():
+    central = dict(endpoint("vm1"), port=8428)
+    sources = grafana_inventory_datasources([endpoint("p1"), endpoint("p2")], [], {}, "CA", [central])
+    assert [(d["uid"], d["isDefault"]) for d in sources] == [("central", True), ("prometheus-p1", False), ("prometheus-p2", False)]
+    assert sources[0]["url"] == "https://vm1:8428" and sources[0]["type"] == "prometheus"
