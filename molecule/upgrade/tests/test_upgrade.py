@@ -2,6 +2,7 @@
 exits at start is rolled back automatically and the play fails with that binary's own error."""
 import json
 import os
+import shutil
 
 import pytest
 from monitoring_testlib import changed_hosts, container_ip, get, inventory_hosts, run_playbook, wait_for
@@ -9,6 +10,8 @@ from monitoring_testlib import changed_hosts, container_ip, get, inventory_hosts
 testinfra_hosts = inventory_hosts("deb12")
 ROOT = os.environ["MONITORING_ROOT"]
 BASELINE = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "baseline.json")
+# The broken release prepare.yml put into the shared mirror; removed after its test, so no other scenario sees it.
+BROKEN = os.path.join(os.environ["MONITORING_CACHE"], "www/mirror/prometheus/node_exporter/releases/download/v1.99.1-broken")
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +42,12 @@ def test_the_silence_survived(baseline):
 
 
 def test_a_release_that_exits_at_start_is_rolled_back():
-    """Last: node_exporter 1.99.0 (tests/…/prepare.yml) passes --version, then exits at start."""
+    """Last: node_exporter 1.99.1-broken (tests/…/prepare.yml) passes --version, then exits at start."""
     node = f"http://{container_ip('deb13')}:9100/metrics"
-    rc, out = run_playbook(f"{ROOT}/site.yml", "--limit", "deb13", "-e", "node_exporter_version=1.99.0")
+    try:
+        rc, out = run_playbook(f"{ROOT}/site.yml", "--limit", "deb13", "-e", "node_exporter_version=1.99.1-broken")
+    finally:
+        shutil.rmtree(BROKEN, ignore_errors=True)
     assert rc != 0, out[-3000:]
     assert "node_exporter is not healthy after the change" in out
     assert "broken test build, exiting at start" in out  # the new version's own error, from its journal
