@@ -91,3 +91,9 @@ def test_replicas_write_the_same_series_to_the_central_store_and_send_the_same_a
     plan = prometheus_scrape_plan([], endpoints()["alertmanager"], "/s", "/c", "", ["replica"])
     assert plan["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
     assert "alert_relabel_configs" not in prometheus_scrape_plan([], endpoints()["alertmanager"], "/s", "/c")["alerting"]
+
+
+def test_a_job_names_its_user_by_variable():
+    jobs = [dict(JOBS[0], user_var="team_scrape_user")]
+    assert prometheus_inventory_endpoints(jobs, GROUPS, HOSTVARS, "prometheus", "alerts",
+                                          {"team_scrape_user": "health"})["node"]["username"] == "health"

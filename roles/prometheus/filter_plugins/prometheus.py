@@ -131,14 +131,17 @@ def prometheus_probe_jobs(probes, blackbox, endpoints=None, stack_module="", gro
     return jobs
 
 
-def prometheus_inventory_endpoints(jobs, groups, hostvars, scrape_user="", alertmanager_user=""):
+def prometheus_inventory_endpoints(jobs, groups, hostvars, scrape_user="", alertmanager_user="", user_vars=None):
     """{job: {scheme, targets, username, password, path, metrics_path}} for each inventory job whose group has hosts
-    (jobs: prometheus_inventory_jobs); Alertmanager is reached as alertmanager_user, the rest as scrape_user."""
+    (jobs: prometheus_inventory_jobs); Alertmanager is reached as alertmanager_user, the rest as scrape_user, a job
+    with `user` as that user, one with `user_var` as the value of that variable (user_vars: {name: value})."""
     out = {}
     for spec in jobs or []:
         alerting = spec["component"] == "alertmanager"
         user_var = spec.get("user_var") or ("prometheus_alertmanager_user" if alerting else "prometheus_scrape_user")
-        user = spec.get("user", alertmanager_user if alerting else scrape_user)
+        default = (user_vars or {}).get(spec["user_var"], "") if spec.get("user_var") else (
+            alertmanager_user if alerting else scrape_user)
+        user = spec.get("user", default)
         endpoints = monitoring_endpoints((groups or {}).get(spec["group"], []), hostvars, spec["component"], spec.get("port"),
                                          spec.get("port_var"), user, user_var)
         if endpoints:
