@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 SCENARIO ?=
 
-.PHONY: test lab lab-down bench bench-central bootstrap lint unit molecule
+.PHONY: test lab lab-down bench bench-central bench-rolling bootstrap lint unit molecule
 test:            ## lint, unit tests and every Molecule scenario
 	python3 tools/run_tests.py
 lab: bootstrap   ## start the lab containers and converge site.yml on them
@@ -13,6 +13,8 @@ bench: bootstrap ## speed of site.yml on fresh 5- and 10-host labs (reports/benc
 	$(PY) tools/bench.py
 bench-central: bootstrap ## what the central VictoriaMetrics holds here (reports/bench-central.json)
 	$(PY) tools/bench_central.py
+bench-rolling: bootstrap ## scrape gap of the HA pair during a rolling upgrade (reports/bench-rolling.json)
+	$(PY) tools/bench_rolling.py
 bootstrap:       ## venv, Docker engine, artifact mirror, base images
 	python3 tools/bootstrap.py
 lint:

@@ -1,5 +1,6 @@
 """The shared role's deploy plan, outcome and input checks, and node_exporter's filters (controller-side Python)."""
 import http.server
+import json
 import threading
 
 import pytest
@@ -134,11 +135,19 @@ def test_collector_problems():
 
 class Handler(http.server.BaseHTTPRequestHandler):
     body = b"prometheus_config_last_reload_successful 1\nprometheus_config_last_reload_success_timestamp_seconds 1.7e9\n"
+    # Alertmanager's /api/v2/status: settling with one member for the first two answers, then ready with two.
+    status_answers = []
 
     def do_GET(self):  # noqa: N802
         ok = self.headers.get("Authorization") == "Basic dTpw"  # u:p
         self.send_response(200 if ok else 401)
         self.end_headers()
+        if ok and self.path == "/api/v2/status":
+            self.status_answers.append(self.path)
+            settled = len(self.status_answers) > 2
+            peers = [{"name": "a"}, {"name": "b"}] if settled else [{"name": "a"}]
+            self.wfile.write(json.dumps({"cluster": {"status": "ready" if settled else "settling", "peers": peers}}).encode())
+            return
         self.wfile.write(self.body if ok else b"")
 
     def log_message(self, *args):
@@ -160,6 +169,18 @@ def test_health_check_over_http(server):
     assert not ok and status == 401 and attempts == 2 and "HTTP 401" in msg
     ok, msg, _, _ = check_health(dict(spec, reload_metric="prometheus_config_last_reload", reloaded_since=2e9))
     assert not ok and "not the one loaded" in msg
+
+
+def test_health_waits_until_the_cluster_has_settled_with_every_member(server):
+    Handler.status_answers.clear()
+    spec = {"url": f"{server}/-/ready", "user": "u", "password": "p", "retries": 5, "delay": 0.01,
+            "cluster_url": f"{server}/api/v2/status", "cluster_peers": 2}
+    ok, msg, _, attempts = check_health(spec)
+    assert ok and len(Handler.status_answers) == 3 and attempts == 4, msg
+    ok, msg, _, _ = check_health(dict(spec, cluster_peers=3, retries=2))
+    assert not ok and "has not formed with 3 members" in msg and "['a', 'b']" in msg
+    assert monitoring_health_spec({"listen_address": "0.0.0.0:9093", "cluster_path": "/am/api/v2/status",
+                                   "cluster_peers": "3"})["cluster_url"] == "http://127.0.0.1:9093/am/api/v2/status"
 
 
 def test_single_user_daemons_take_the_clients_user_else_the_first():

@@ -317,6 +317,18 @@ def test_health_is_checked_when_nothing_is_queued(tmp_path, monkeypatch):
     assert quiet["healthy"] and not queued["healthy"] and len(calls) == 1
 
 
+def test_a_first_start_does_not_wait_for_cluster_members_a_running_service_does(monkeypatch):
+    """A new cluster is installed one member at a time: the first cannot find the others yet."""
+    import monitoring_files
+    calls = []
+    monkeypatch.setattr(monitoring_files, "check_health", lambda spec: (calls.append(spec) or (True, "healthy", 200, 1)))
+    health = {"url": "http://x/", "cluster_url": "http://x/api/v2/status", "cluster_peers": 2}
+    for active in (False, True):
+        Applier(lambda argv, a=active: ((0 if a or argv[1] != "is-active" else 3), "", "")).apply(
+            service={"name": "am"}, health=health)
+    assert [c["cluster_peers"] for c in calls] == [0, 2]
+
+
 def test_an_unhealthy_service_fails_the_run(tmp_path, monkeypatch):
     import monitoring_files
     monkeypatch.setattr(monitoring_files, "check_health", lambda spec: (False, "no healthy answer from http://x/", 0, 30))
@@ -363,7 +375,10 @@ def test_an_unhealthy_service_shows_the_journal_of_its_own_start(monkeypatch):
     journal = [{"_SYSTEMD_INVOCATION_ID": "old", "MESSAGE": "old process: serving"},
                {"INVOCATION_ID": "new", "MESSAGE": "Started app.service."},
                {"_SYSTEMD_INVOCATION_ID": "new", "MESSAGE": "listen tcp :9100: bind: address already in use"},
-               {"INVOCATION_ID": "pending", "MESSAGE": "app.service: Scheduled restart job."}]
+               {"INVOCATION_ID": "new", "MESSAGE": "app.service: Main process exited, code=exited, status=1/FAILURE"},
+               {"INVOCATION_ID": "pending", "MESSAGE": "app.service: Scheduled restart job."},
+               # systemd's next retry has begun and logged a first line, not yet its own failure
+               {"_SYSTEMD_INVOCATION_ID": "retry", "MESSAGE": "retry: starting"}]
 
     def run_command(argv):
         if argv[0] == "journalctl":
@@ -373,6 +388,7 @@ def test_an_unhealthy_service_shows_the_journal_of_its_own_start(monkeypatch):
         Applier(run_command).apply(service={"name": "app", "started": False}, health={"url": "http://x/"})
     assert "address already in use" in str(failure.value) and "Started app.service." in str(failure.value)
     assert "old process" not in str(failure.value) and "Scheduled restart" not in str(failure.value)
+    assert "retry: starting" not in str(failure.value)
 
 
 def test_the_previous_state_is_kept_and_put_back(tmp_path, monkeypatch):
@@ -417,3 +433,61 @@ def test_a_checked_secret_entry_comes_after_the_files_it_is_checked_with(tmp_pat
     assert not result.get("failed"), result
     assert read(config) == "token: t0ken\n"
     assert "t0ken" not in str(result)
+
+
+class SnapshotAPI:
+    """A snapshot endpoint on loopback answering as Prometheus' admin API does (or 503 when it is off)."""
+
+    def __init__(self, enabled=True):
+        import http.server
+        import json
+        import threading
+        self.posts = []
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                api.posts.append((self.path, self.headers.get("Authorization")))
+                self.send_response(200 if enabled else 503)
+                self.end_headers()
+                self.wfile.write(json.dumps({"status": "success", "data": {"name": "20261203T000000Z-abc"}} if enabled
+                                            else {"status": "error", "error": "admin APIs disabled"}).encode())
+
+            def log_message(self, *args):
+                pass
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/v1/admin/tsdb/snapshot"
+
+
+def upgrade(tmp_path, api, old, new):
+    """The version link at `old`, a run that moves it to `new` with the snapshot option."""
+    for version in (old, new):
+        (tmp_path / "opt" / version).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "opt" / version / ".monitoring-release").write_text("x\n")
+    link = tmp_path / "current"
+    if link.is_symlink():
+        link.unlink()
+    link.symlink_to(tmp_path / "opt" / old)
+    return apply(entries=[{"path": str(link), "state": "link", "src": str(tmp_path / "opt" / new), "triggers": ["restart"]}],
+                 release=str(tmp_path / "opt" / new / ".monitoring-release"),
+                 versions={"root": str(tmp_path / "opt"), "link": str(link)},
+                 unpack={"archive": str(tmp_path / "staging/a.tar.gz"), "dest": str(tmp_path / "opt" / new),
+                         "snapshot": {"url": api.url, "dir": "/var/lib/prometheus/data/snapshots"}},
+                 health={"url": api.url, "user": "u", "password": "p"})[1]
+
+
+def test_a_snapshot_is_taken_before_a_major_upgrade_only(tmp_path):
+    api = SnapshotAPI()
+    result = upgrade(tmp_path, api, "2.53.3", "3.5.3")
+    assert result["snapshot"] == "/var/lib/prometheus/data/snapshots/20261203T000000Z-abc"
+    assert api.posts == [("/api/v1/admin/tsdb/snapshot", "Basic dTpw")]
+    for old, new in (("3.5.3", "3.6.0"), ("3.6.0", "3.5.3")):  # a minor upgrade, a downgrade
+        assert "snapshot" not in upgrade(tmp_path, api, old, new)
+    assert len(api.posts) == 1
+
+
+def test_a_failed_snapshot_switches_nothing(tmp_path):
+    with pytest.raises(Failed, match=r"snapshot before the upgrade from 2.53.3 to 3.5.3 failed .*admin APIs disabled"):
+        upgrade(tmp_path, SnapshotAPI(enabled=False), "2.53.3", "3.5.3")
+    assert os.readlink(tmp_path / "current") == str(tmp_path / "opt/2.53.3")

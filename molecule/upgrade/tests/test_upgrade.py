@@ -35,10 +35,24 @@ def test_the_series_written_before_are_all_there(baseline):
     assert before and now == before
 
 
-def test_the_silence_survived(baseline):
-    silences = get(f"http://{container_ip('deb12')}:9093/api/v2/silences").json()
+@pytest.mark.parametrize("member", ["deb12", "deb13"])
+def test_the_silence_survived_on_both_members_of_the_cluster(baseline, member):
+    status = get(f"http://{container_ip(member)}:9093/api/v2/status").json()
+    assert status["versionInfo"]["version"] == "0.33.1"
+    assert status["cluster"]["status"] == "ready" and len(status["cluster"]["peers"]) == 2
+    silences = get(f"http://{container_ip(member)}:9093/api/v2/silences").json()
     [silence] = [s for s in silences if s["id"] == baseline["silence"]]
     assert silence["status"]["state"] == "active" and silence["comment"] == "must survive the upgrade"
+
+
+def test_a_tsdb_snapshot_was_taken_before_the_major_upgrade(host, baseline):
+    """prometheus_upgrade_snapshot: the 2.53.3 instance's admin API wrote it before 3.x started; it holds the
+    series of the baseline (its head flushed into a block)."""
+    snapshots = host.check_output("ls /var/lib/prometheus/data/snapshots").split()
+    assert len(snapshots) == 1, snapshots
+    blocks = host.check_output(f"/usr/local/bin/promtool tsdb list /var/lib/prometheus/data/snapshots/{snapshots[0]}")
+    series = sum(int(line.split()[6]) for line in blocks.splitlines()[1:] if line.strip())
+    assert series >= len(baseline["result"]), blocks
 
 
 def test_a_release_that_exits_at_start_is_rolled_back():

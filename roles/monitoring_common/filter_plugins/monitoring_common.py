@@ -339,7 +339,8 @@ def monitoring_health_spec(spec):
     """monitoring_health / monitoring_files health options from the component's listen address and credentials.
 
     spec: listen_address, host, path, metrics_path, tls (serves HTTPS), ca (CA path on the host or ''), status, retries,
-    user and password (default: the first of users, the endpoint's basic auth users), reload_metric, reloaded_since.
+    user and password (default: the first of users, the endpoint's basic auth users), reload_metric, reloaded_since,
+    cluster_path and cluster_peers (members the cluster status there must list; 0: no cluster check).
     """
     user, password = spec.get("user"), spec.get("password")
     if not password and spec.get("users"):
@@ -349,7 +350,8 @@ def monitoring_health_spec(spec):
     return {"url": base + (spec.get("path") or "/"), "status": int(spec.get("status") or 200), "ca_path": spec.get("ca") or None,
             "user": user or None, "password": password or None, "retries": int(spec.get("retries") or 30),
             "metrics_url": base + (spec.get("metrics_path") or "/metrics"), "reload_metric": spec.get("reload_metric") or "",
-            "reloaded_since": float(spec.get("reloaded_since") or 0)}
+            "reloaded_since": float(spec.get("reloaded_since") or 0),
+            "cluster_url": base + (spec.get("cluster_path") or "/"), "cluster_peers": int(spec.get("cluster_peers") or 0)}
 
 
 STAGING_DIR = "/var/lib/monitoring-stack/releases"
@@ -413,6 +415,13 @@ def monitoring_deploy_plan(spec):
                   "dest": version_dir, "sha256": spec.get("release_sha256") or None}
         if spec.get("version_probe") and spec["binaries"]:
             unpack["probe"] = [spec["binaries"][0]] + list(spec["version_probe"])
+    health = monitoring_health_spec(dict(spec["health"], tls=spec["web"]["tls"], users=spec["web"]["users"],
+                                         ca=f"{tls_dir}/ca.crt" if spec["tls_ca_src"] else "")) \
+        if spec["health"]["listen_address"] else None
+    snapshot = spec.get("upgrade_snapshot") or {}
+    if unpack and health and snapshot.get("path"):
+        origin = "/".join(health["url"].split("/", 3)[:3])  # scheme://host:port of the health check
+        unpack["snapshot"] = {"url": origin + snapshot["path"], "dir": snapshot["dir"]}
     unit = dict(spec["unit"], name=name, user=spec["user"], group=group)
     secret_env = []
     if spec.get("secret_environment"):
@@ -441,9 +450,7 @@ def monitoring_deploy_plan(spec):
         "versions": versions,
         "service": {"name": unit["dropin_for"] or name, "enabled": start, "started": start},
         "previous": spec.get("previous_dir") if start else None,
-        "health": monitoring_health_spec(dict(spec["health"], tls=spec["web"]["tls"], users=spec["web"]["users"],
-                                              ca=f"{tls_dir}/ca.crt" if spec["tls_ca_src"] else ""))
-        if spec["health"]["listen_address"] else None,
+        "health": health,
     }
 
 

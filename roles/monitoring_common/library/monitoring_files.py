@@ -41,6 +41,12 @@ options:
           the release, e.g. [prometheus, --version]); a release whose binary does not run is removed again.
         type: list
         elements: str
+      snapshot:
+        description: >-
+          Snapshot API of the running service (url, POSTed with the health check's CA and credentials) and the
+          directory its snapshots land in (dir); called before the version link moves to a higher major version,
+          its path returned in RV(snapshot). A failed call fails the run before anything is switched.
+        type: dict
   account:
     description: System user and group that own the component's files; created (or corrected) when they differ.
     type: dict
@@ -150,6 +156,7 @@ deferred: {description: Nothing was changed because O(release) is missing; copy 
 warnings: {description: Archives found in the staging directory that this run did not copy (removed)., type: list, returned: when any}
 architecture: {description: The host's machine type (as ansible_facts.architecture), for the release archive., type: str, returned: always}
 healthy: {description: The service answered the health check of this run., type: bool, returned: always}
+snapshot: {description: Path of the snapshot taken before a major-version upgrade (O(unpack.snapshot))., type: str, returned: when one was taken}
 pending:
   description: What the role's handlers still have to do (restart or reload, or empty); only for a service that was running.
   type: str
@@ -166,6 +173,7 @@ import json
 import os
 import platform
 import pwd
+import re
 import shlex
 import shutil
 import stat
@@ -174,10 +182,10 @@ import tempfile
 
 try:
     from ansible.module_utils.basic import AnsibleModule
-    from ansible.module_utils.monitoring_http import check_health, start_journal
+    from ansible.module_utils.monitoring_http import check_health, fetch, start_journal
 except ImportError:  # unit tests import the class without Ansible's module runtime
     AnsibleModule = None
-    from monitoring_http import check_health, start_journal
+    from monitoring_http import check_health, fetch, start_journal
 
 DEFAULT_MODES = {"file": 0o644, "directory": 0o755}
 
@@ -205,6 +213,7 @@ class Applier:
         self.undo = []  # callables, applied in reverse when a step fails
         self.saved = []  # temporary copies of directories for the undo steps
         self.previous = None  # directory keeping what this run replaced, until the role's health check passed
+        self.service_name = None  # the unit of this run (snapshot before a major upgrade)
         self.manifest, self.remembered = [], set()
         self.warnings = []
 
@@ -617,6 +626,8 @@ class Applier:
         """Health of a service nothing is queued for (or that this run started); a failure shows its journal."""
         if self.check_mode or ({"restart", "reload"} & self.triggers and not started_now):
             return False
+        if started_now:  # a first start: the other cluster members may not be installed yet
+            spec = dict(spec, cluster_peers=0)
         ok, msg, _, _ = check_health(spec)
         if not ok:
             journal = self.journal(service) if service else ""
@@ -714,6 +725,35 @@ class Applier:
                 os.unlink(archive)
         self.note(dest, "release unpacked")
 
+    def snapshot(self, unpack, versions, health):
+        """Before the version link moves to a new major version of a running service: its snapshot API (POST
+        unpack["snapshot"]["url"], the health check's CA and credentials); returns the snapshot's path, '' when
+        none is due. A failed snapshot fails the run before anything is switched."""
+        spec, link = unpack.get("snapshot"), (versions or {}).get("link")
+        if not spec or not link or self.check_mode or not os.path.islink(link):
+            return ""
+        old, new = os.path.basename(os.path.realpath(link)), os.path.basename(os.path.normpath(unpack["dest"]))
+        majors = [re.match(r"\d+", v) for v in (old, new)]
+        if not all(majors) or int(majors[0].group()) >= int(majors[1].group()):
+            return ""
+        service = (self.service_name or "")
+        if service and self.run(["systemctl", "is-active", "--quiet", service])[0] != 0:
+            return ""
+        health = health or {}
+        status, body = fetch(spec["url"], health.get("ca_path"), health.get("user"), health.get("password"), 600, "POST")
+        try:
+            answer = json.loads(body)
+            name = (answer.get("data") or {}).get("name") or answer.get("snapshot") or ""
+        except (ValueError, AttributeError):
+            name = ""
+        if status != 200 or not name:
+            raise Failed(f"the snapshot before the upgrade from {old} to {new} failed ({spec['url']}: "
+                         f"{'HTTP ' + str(status) if status else ''} {body.strip()[:300]}); nothing was switched. "
+                         "The running version must have its admin API on: converge once with the snapshot option "
+                         "on and the installed version, then upgrade.")
+        self.note(os.path.join(spec["dir"], name), f"snapshot before the upgrade from {old} to {new}")
+        return os.path.join(spec["dir"], name)
+
     def apply(self, account=None, entries=(), prune=(), check_command=None, versions=None, service=None,
               health=None, release=None, unpack=None, previous=None):
         self.previous = None if self.check_mode else previous
@@ -725,6 +765,7 @@ class Applier:
             self.saved = []
 
     def _apply(self, account, entries, prune, check_command, versions, service, health, release, unpack):
+        self.service_name = (service or {}).get("name")
         appliers = {"directory": self.apply_directory, "file": self.apply_file, "link": self.apply_link,
                     "absent": lambda entry, path, triggers: self.apply_absent(path, triggers)}
         if release and not self.check_mode and not os.path.exists(release):
@@ -735,6 +776,7 @@ class Applier:
                             "healthy": False, "pending": ""}
                 return dict(deferred, warnings=self.warnings) if self.warnings else deferred
             self.unpack(dict(unpack, marker=release))
+        snapshot = self.snapshot(unpack or {}, versions, health)
         try:
             if account:
                 self.ensure_account(account)
@@ -755,6 +797,8 @@ class Applier:
         if versions:
             self.prune_versions(versions)
         result = {"changes": self.changes, "triggers": sorted(self.triggers), "deferred": False}
+        if snapshot:
+            result["snapshot"] = snapshot
         if service:
             result["service"] = self.ensure_service(service)
         started = result.get("service", {}).get("started_now", False)
@@ -789,7 +833,9 @@ ENTRY_OPTIONS = dict(
 PLANNED = dict(
     release=dict(type="str"),
     unpack=dict(type="dict", options=dict(archive=dict(type="str", required=True), dest=dict(type="str", required=True),
-                                          sha256=dict(type="str"), probe=dict(type="list", elements="str"))),
+                                          sha256=dict(type="str"), probe=dict(type="list", elements="str"),
+                                          snapshot=dict(type="dict", options=dict(url=dict(type="str", required=True),
+                                                                                  dir=dict(type="str", required=True))))),
     account=dict(type="dict", options=dict(user=dict(type="str", required=True), group=dict(type="str"),
                                            home=dict(type="str", default="/nonexistent"),
                                            shell=dict(type="str", default="/usr/sbin/nologin"))),
@@ -811,7 +857,8 @@ PLANNED = dict(
         url=dict(type="str", required=True), status=dict(type="int", default=200), ca_path=dict(type="str"),
         user=dict(type="str"), password=dict(type="str", no_log=True), retries=dict(type="int", default=30),
         delay=dict(type="float", default=1), timeout=dict(type="int", default=5), metrics_url=dict(type="str"),
-        reload_metric=dict(type="str", default=""), reloaded_since=dict(type="float", default=0))),
+        reload_metric=dict(type="str", default=""), reloaded_since=dict(type="float", default=0),
+        cluster_url=dict(type="str"), cluster_peers=dict(type="int", default=0))),
 )
 ARGUMENT_SPEC = dict(PLANNED, plan=dict(type="dict", options=PLANNED), check_command=dict(type="list", elements="str"),
                      restore=dict(type="dict", options=dict(dir=dict(type="str", required=True),

@@ -27,6 +27,8 @@ options:
   metrics_url: {description: URL of the service's own metrics (for the reload check)., type: str}
   reload_metric: {description: Metric prefix such as prometheus_config_last_reload; empty skips the check., type: str, default: ""}
   reloaded_since: {description: Epoch seconds the last successful reload must not be older than., type: float, default: 0}
+  cluster_url: {description: Cluster status URL (Alertmanager's /api/v2/status)., type: str}
+  cluster_peers: {description: Members the settled cluster must list there, the service included; 0 skips the check., type: int, default: 0}
   unit: {description: Systemd unit whose journal of its last start the failure message quotes., type: str}
 author: monitoring-stack
 """
@@ -61,6 +63,7 @@ ARGUMENT_SPEC = dict(
     retries=dict(type="int", default=30), delay=dict(type="float", default=1), timeout=dict(type="int", default=5),
     metrics_url=dict(type="str"), reload_metric=dict(type="str", default=""),
     reloaded_since=dict(type="float", default=0), unit=dict(type="str"),
+    cluster_url=dict(type="str"), cluster_peers=dict(type="int", default=0),
 )
 
 

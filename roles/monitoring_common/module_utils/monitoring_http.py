@@ -14,9 +14,10 @@ import urllib.error
 import urllib.request
 
 
-def fetch(url, ca_path=None, user=None, password=None, timeout=5):
-    """(status, body) of one GET; status 0 and the reason when there is no HTTP answer."""
-    request = urllib.request.Request(url)
+def fetch(url, ca_path=None, user=None, password=None, timeout=5, method="GET"):
+    """(status, body) of one request (GET, or a POST without a body); status 0 and the reason when there is no
+    HTTP answer."""
+    request = urllib.request.Request(url, data=b"" if method == "POST" else None, method=method)
     if user:
         token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
@@ -52,9 +53,20 @@ def poll(check, retries, delay, sleep=time.sleep):
     return False, max(retries, 1), last
 
 
+def cluster_members(body):
+    """(status, member names) of an Alertmanager /api/v2/status answer; ("", []) when it is not one."""
+    try:
+        cluster = json.loads(body).get("cluster") or {}
+    except (ValueError, AttributeError):
+        return "", []
+    return str(cluster.get("status") or ""), sorted(str(p.get("name", "")) for p in cluster.get("peers") or [])
+
+
 def check_health(spec, sleep=time.sleep):
     """Poll spec["url"] until it answers spec["status"]; with spec["reload_metric"], also until the service
-    reports its configuration loaded (at or after spec["reloaded_since"]). Returns (ok, message, status, attempts)."""
+    reports its configuration loaded (at or after spec["reloaded_since"]); with spec["cluster_peers"], until the
+    cluster status at spec["cluster_url"] is settled ("ready") with that many members, itself included, so a
+    rolling restart moves on only once the member is back in the cluster. Returns (ok, message, status, attempts)."""
     retries, delay = spec.get("retries") or 30, spec.get("delay") or 1
     want, prefix = spec.get("status") or 200, spec.get("reload_metric") or ""
     since = float(spec.get("reloaded_since") or 0)
@@ -70,6 +82,13 @@ def check_health(spec, sleep=time.sleep):
         status, body = get(spec["metrics_url"])
         return status == 200 and reload_ok(body, prefix, since), (status, body)
 
+    peers = int(spec.get("cluster_peers") or 0)
+
+    def joined():
+        status, body = get(spec["cluster_url"])
+        state, members = cluster_members(body) if status == 200 else ("", [])
+        return state == "ready" and len(members) >= peers, (status, f"status {state or 'unknown'}, members {members}")
+
     ok, attempts, (status, body) = poll(answered, retries, delay, sleep)
     if not ok:
         return False, (f"no healthy answer from {spec['url']} after {attempts} attempts: "
@@ -80,7 +99,16 @@ def check_health(spec, sleep=time.sleep):
         if not ok:
             return False, (f"{spec['url']} answers, but the configuration on disk is not the one loaded "
                            f"({prefix}_successful is not 1 since {since:.0f})"), status, attempts
+    if peers:
+        ok, more, (status, seen) = poll(joined, retries, delay, sleep)
+        attempts += more
+        if not ok:
+            return False, (f"{spec['url']} answers, but its cluster has not formed with {peers} members after "
+                           f"{more} attempts ({seen}): are the other members running and reachable?"), status, attempts
     return True, "healthy", status, attempts
+
+
+ENDED = re.compile(r"Main process exited|Failed with result|Deactivated successfully")
 
 
 def start_journal(run, unit, lines=40):
@@ -96,6 +124,8 @@ def start_journal(run, unit, lines=40):
     started = [e["_SYSTEMD_INVOCATION_ID"] for e in entries if e.get("_SYSTEMD_INVOCATION_ID")]
     if not started:
         return run(["journalctl", "--unit", unit, "--lines", str(lines), "--no-pager"])[1]
-    last = started[-1]
+    # The last start that ended (systemd logged its exit), not a retry that has only begun to log when we read.
+    ended = {e["INVOCATION_ID"] for e in entries if e.get("INVOCATION_ID") and ENDED.search(str(e.get("MESSAGE", "")))}
+    last = next((i for i in reversed(started) if i in ended), started[-1])
     text = [e.get("MESSAGE", "") for e in entries if last in (e.get("_SYSTEMD_INVOCATION_ID"), e.get("INVOCATION_ID"))]
     return "\n".join(m if isinstance(m, str) else bytes(m).decode("utf-8", "replace") for m in text[-lines:])

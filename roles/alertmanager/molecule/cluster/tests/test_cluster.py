@@ -70,6 +70,18 @@ def test_delivery_with_one_instance_stopped(host, sink):
         stopped.run("systemctl start alertmanager")
 
 
+def test_a_restarted_member_is_back_in_the_settled_cluster_when_its_run_ends():
+    """A rolling run goes to the next member only once this one has rejoined: right after a run that restarted
+    deb12b, its cluster status is settled with all three members (without the wait it is still "settling")."""
+    import os
+    scenario = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml")
+    for retention in ("121h", "120h"):  # a flag of the unit: a restart, then back
+        returncode, output = run_playbook(scenario, "--limit", "deb12b", "-e", f"alertmanager_data_retention={retention}")
+        assert returncode == 0 and changed_hosts(output) == ["deb12b"], output[-3000:]
+        cluster = get(f"{url('deb12b')}/api/v2/status").json()["cluster"]
+        assert cluster["status"] == "ready" and len(cluster["peers"]) == 3, cluster
+
+
 def test_limit_to_one_peer_changes_nothing():
     """Peers come from the inventory, not from facts that only hosts of the play have: a run limited to one
     member renders the same unit and restarts nothing."""
