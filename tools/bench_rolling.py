@@ -6,7 +6,7 @@ Alertmanager) and a node, node_exporter on each; scrape interval 5 s. The older 
 Prometheus 2.53.3, Alertmanager 0.28.1, node_exporter 1.9.0) are converged first and scrape for --warmup
 seconds; then site.yml upgrades to the default versions (serial: one replica at a time) and the pair scrapes
 --after seconds more. Over that window, for each target's `up` series:
-  - central: intervals with no sample in the central store (both replicas write to it; the goal is 0);
+  - central: scrape intervals (aligned 5 s windows) with no sample in the central store (both replicas write to it; the goal is 0);
   - each replica alone: intervals missing from its own TSDB (its restart), for comparison;
   - down: samples with up == 0 (the target itself restarting: node_exporter is upgraded too).
 Results: stdout and reports/bench-rolling.json.
@@ -59,10 +59,11 @@ def get(url, **params):
 
 
 def missed(timestamps, start, end):
-    """Scrape intervals in [start, end] without a sample: gaps between samples (and at both ends) beyond 1.5
-    intervals, each counted in whole intervals."""
-    points = [start] + sorted(t for t in timestamps if start <= t <= end) + [end]
-    return sum(max(0, round((b - a) / INTERVAL) - 1) for a, b in zip(points, points[1:]) if b - a > 1.5 * INTERVAL)
+    """Scrape intervals without a sample: the aligned INTERVAL-long windows in [start, end) that hold none (the
+    central store keeps one sample per window of -dedup.minScrapeInterval, from either replica)."""
+    first, last = int(start // INTERVAL) + 1, int(end // INTERVAL)  # whole windows only
+    seen = {int(t // INTERVAL) for t in timestamps}
+    return sum(1 for window in range(first, last) if window not in seen)
 
 
 def key(metric):

@@ -93,18 +93,16 @@ def check_health(spec, sleep=time.sleep):
     if not ok:
         return False, (f"no healthy answer from {spec['url']} after {attempts} attempts: "
                        f"{'HTTP ' + str(status) if status else body}"), status, attempts
-    if prefix:
-        ok, more, (status, body) = poll(loaded, retries, delay, sleep)
+    # Then, in turn, the stages that apply; each gets its own attempts.
+    stages = [(loaded, lambda seen, n: f"the configuration on disk is not the one loaded ({prefix}_successful is not 1 "
+                                       f"since {since:.0f})")] if prefix else []
+    stages += [(joined, lambda seen, n: f"its cluster has not formed with {peers} members after {n} attempts ({seen}): "
+                                        "are the other members running and reachable?")] if peers else []
+    for check, failure in stages:
+        ok, more, (status, seen) = poll(check, retries, delay, sleep)
         attempts += more
         if not ok:
-            return False, (f"{spec['url']} answers, but the configuration on disk is not the one loaded "
-                           f"({prefix}_successful is not 1 since {since:.0f})"), status, attempts
-    if peers:
-        ok, more, (status, seen) = poll(joined, retries, delay, sleep)
-        attempts += more
-        if not ok:
-            return False, (f"{spec['url']} answers, but its cluster has not formed with {peers} members after "
-                           f"{more} attempts ({seen}): are the other members running and reachable?"), status, attempts
+            return False, f"{spec['url']} answers, but {failure(seen, more)}", status, attempts
     return True, "healthy", status, attempts
 
 
