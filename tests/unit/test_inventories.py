@@ -1,0 +1,30 @@
+"""The shipped production and staging inventories scrape the applications: an `app` group and its job."""
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus import prometheus_job_problems
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def groups_of(hosts_file):
+    """{group: [hosts]} of a YAML inventory, children resolved."""
+    tree = yaml.safe_load(hosts_file.read_text())["all"]["children"]
+
+    def members(name):
+        group = tree.get(name) or {}
+        return sorted(set(group.get("hosts") or {}) | {h for child in (group.get("children") or {}) for h in members(child)})
+    return {name: members(name) for name in tree}
+
+
+@pytest.mark.parametrize("env", ["production", "staging"])
+def test_the_app_group_is_scraped_with_its_token(env):
+    inventory = ROOT / "inventories" / env
+    groups = groups_of(inventory / "hosts.yml")
+    assert groups["app"] and set(groups["app"]) <= set(groups["node_exporter"])
+    jobs = yaml.safe_load((inventory / "group_vars/prometheus.yml").read_text())["prometheus_scrape_jobs"]
+    [app] = [job for job in jobs if job.get("group") == "app"]
+    assert app["port"] == 3001 and app["metrics_path"] == "/metrics" and "vault_app_metrics_token" in app["bearer_token"]
+    assert prometheus_job_problems(jobs, groups) == []
+    assert "vault_app_metrics_token" in yaml.safe_load((inventory / "group_vars/all/vault.yml.example").read_text())
