@@ -58,12 +58,16 @@ def get(url, **params):
         return answer.read().decode()
 
 
-def missed(timestamps, start, end):
-    """Scrape intervals without a sample: the aligned INTERVAL-long windows in [start, end) that hold none (the
-    central store keeps one sample per window of -dedup.minScrapeInterval, from either replica)."""
+def empty_windows(timestamps, start, end):
+    """Scrape intervals without a sample: the starts (epoch s) of the aligned INTERVAL-long windows in [start, end)
+    that hold none (the central store keeps one sample per window of -dedup.minScrapeInterval, from either replica)."""
     first, last = int(start // INTERVAL) + 1, int(end // INTERVAL)  # whole windows only
     seen = {int(t // INTERVAL) for t in timestamps}
-    return sum(1 for window in range(first, last) if window not in seen)
+    return [window * INTERVAL for window in range(first, last) if window not in seen]
+
+
+def missed(timestamps, start, end):
+    return len(empty_windows(timestamps, start, end))
 
 
 def key(metric):
@@ -126,6 +130,10 @@ def main():
             lab.remove_hosts(NETWORK, LABEL)
             shutil.rmtree(inventory_dir, ignore_errors=True)
     rows = {target: {"central_missed": missed(stamps, start, end), "down_samples": len(down),
+                     # when, to compare with the replicas' restarts (their own empty windows)
+                     "central_empty_windows": empty_windows(stamps, start, end),
+                     **{f"{name}_empty_windows": empty_windows(replicas[name].get(target, []), start, end)
+                        for name in replicas},
                      **{f"{name}_missed": missed(replicas[name].get(target, []), start, end) for name in replicas}}
             for target, (stamps, down) in sorted(central.items())}
     result = {"interval_s": INTERVAL, "window_s": round(end - start), "upgrade_run_s": round(upgrade_seconds, 1),
