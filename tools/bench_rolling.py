@@ -66,10 +66,6 @@ def empty_windows(timestamps, start, end):
     return [window * INTERVAL for window in range(first, last) if window not in seen]
 
 
-def missed(timestamps, start, end):
-    return len(empty_windows(timestamps, start, end))
-
-
 def key(metric):
     return f"{metric.get('job')}/{metric.get('instance')}"
 
@@ -129,13 +125,13 @@ def main():
         if not args.keep:
             lab.remove_hosts(NETWORK, LABEL)
             shutil.rmtree(inventory_dir, ignore_errors=True)
-    rows = {target: {"central_missed": missed(stamps, start, end), "down_samples": len(down),
-                     # when, to compare with the replicas' restarts (their own empty windows)
-                     "central_empty_windows": empty_windows(stamps, start, end),
-                     **{f"{name}_empty_windows": empty_windows(replicas[name].get(target, []), start, end)
-                        for name in replicas},
-                     **{f"{name}_missed": missed(replicas[name].get(target, []), start, end) for name in replicas}}
-            for target, (stamps, down) in sorted(central.items())}
+    rows = {}
+    for target, (stamps, down) in sorted(central.items()):
+        # when, to compare the central store's empty windows with the replicas' restarts (their own)
+        empty = {"central": empty_windows(stamps, start, end),
+                 **{name: empty_windows(replicas[name].get(target, []), start, end) for name in replicas}}
+        rows[target] = {"down_samples": len(down), **{f"{source}_empty_windows": windows for source, windows in empty.items()},
+                        **{f"{source}_missed": len(windows) for source, windows in empty.items()}}
     result = {"interval_s": INTERVAL, "window_s": round(end - start), "upgrade_run_s": round(upgrade_seconds, 1),
               "targets": rows, "central_missed_total": sum(r["central_missed"] for r in rows.values())}
     print(f"\nwindow {result['window_s']} s (upgrade run {result['upgrade_run_s']} s), scrape interval {INTERVAL} s")

@@ -213,7 +213,6 @@ class Applier:
         self.undo = []  # callables, applied in reverse when a step fails
         self.saved = []  # temporary copies of directories for the undo steps
         self.previous = None  # directory keeping what this run replaced, until the role's health check passed
-        self.service_name = None  # the unit of this run (snapshot before a major upgrade)
         self.manifest, self.remembered = [], set()
         self.warnings = []
 
@@ -725,7 +724,7 @@ class Applier:
                 os.unlink(archive)
         self.note(dest, "release unpacked")
 
-    def snapshot(self, unpack, versions, health):
+    def snapshot(self, unpack, versions, health, service=None):
         """Before the version link moves to a new major version of a running service: its snapshot API (POST
         unpack["snapshot"]["url"], the health check's CA and credentials); returns the snapshot's path, '' when
         none is due. A failed snapshot fails the run before anything is switched."""
@@ -736,7 +735,6 @@ class Applier:
         majors = [re.match(r"\d+", v) for v in (old, new)]
         if not all(majors) or int(majors[0].group()) >= int(majors[1].group()):
             return ""
-        service = (self.service_name or "")
         if service and self.run(["systemctl", "is-active", "--quiet", service])[0] != 0:
             return ""
         health = health or {}
@@ -765,7 +763,6 @@ class Applier:
             self.saved = []
 
     def _apply(self, account, entries, prune, check_command, versions, service, health, release, unpack):
-        self.service_name = (service or {}).get("name")
         appliers = {"directory": self.apply_directory, "file": self.apply_file, "link": self.apply_link,
                     "absent": lambda entry, path, triggers: self.apply_absent(path, triggers)}
         if release and not self.check_mode and not os.path.exists(release):
@@ -776,7 +773,7 @@ class Applier:
                             "healthy": False, "pending": ""}
                 return dict(deferred, warnings=self.warnings) if self.warnings else deferred
             self.unpack(dict(unpack, marker=release))
-        snapshot = self.snapshot(unpack or {}, versions, health)
+        snapshot = self.snapshot(unpack or {}, versions, health, (service or {}).get("name"))
         try:
             if account:
                 self.ensure_account(account)
