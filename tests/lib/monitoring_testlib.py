@@ -6,6 +6,7 @@ import re
 import subprocess
 import time
 import urllib.parse
+from pathlib import Path
 
 import pytest
 import requests
@@ -81,11 +82,46 @@ def dashboard_query(expr):
 def panel_has_data(api, auth, ca, panel, where=""):
     """True when a target of the panel returns series; a query Prometheus refuses fails the test."""
     found = False
-    for target in panel["targets"]:
+    for target in panel.get("targets") or []:
         answer = get(f"{api}/query", auth=auth, ca=ca, params={"query": dashboard_query(target["expr"])}).json()
         assert answer["status"] == "success", (where, panel["title"], target["expr"], answer)
         found |= bool(answer["data"]["result"])
     return found
+
+
+DASHBOARDS_DIR = Path(__file__).resolve().parents[2] / "files/grafana/dashboards"
+
+
+def dashboard_queries(patterns):
+    """(where, expr) of every query of the shipped dashboards matching the glob patterns, e.g. "Applications/*.json";
+    where is "<file>: <panel> [<refId>]". Row panels have no queries."""
+    paths = sorted({p for pattern in patterns for p in DASHBOARDS_DIR.glob(pattern)})
+    assert paths, patterns
+    return [(f"{path.relative_to(DASHBOARDS_DIR)}: {panel['title']} [{target['refId']}]", target["expr"])
+            for path in paths for panel in json.loads(path.read_text())["panels"] for target in panel.get("targets") or []]
+
+
+def queries_without_data(api, auth, ca, patterns, capsys, timeout=60, elsewhere=()):
+    """The dashboard queries (dashboard_queries) that still return no series after `timeout` s, each as where; a
+    query Prometheus refuses fails at once. Printed past pytest's capture (capsys: the test's fixture), so the
+    scenario's log lists them whether the test passes or not. elsewhere: queries another scenario proves (what
+    they watch does not run here), not run."""
+    pending = [(where, expr) for where, expr in dashboard_queries(patterns) if where not in elsewhere]
+    assert not set(elsewhere) - {where for where, _ in dashboard_queries(patterns)}, "unknown queries in elsewhere"
+    deadline = time.monotonic() + timeout
+    while True:
+        empty = []
+        for where, expr in pending:
+            answer = get(f"{api}/query", auth=auth, ca=ca, params={"query": dashboard_query(expr)}).json()
+            assert answer["status"] == "success", (where, expr, answer)
+            if not answer["data"]["result"]:
+                empty.append((where, expr))
+        pending = empty
+        if not pending or time.monotonic() > deadline:
+            with capsys.disabled():
+                print(f"\ndashboard queries without data ({', '.join(patterns)}): {[w for w, _ in pending] or 'none'}")
+            return [where for where, _ in pending]
+        time.sleep(5)
 
 
 def url_join(base, path):
@@ -125,10 +161,10 @@ def wait_for(check, timeout=60, interval=1, message="condition"):
         time.sleep(interval)
 
 
-def post_alert(alertmanager, labels, resolved=False, auth=None, ca=None):
+def post_alert(alertmanager, labels, resolved=False, auth=None, ca=None, annotations=None):
     """Send one alert to Alertmanager's v2 API (resolved: endsAt now)."""
     now = datetime.datetime.now(datetime.timezone.utc)
-    alert = {"labels": labels, "annotations": {"summary": f"test alert {labels.get('alertname')}"},
+    alert = {"labels": labels, "annotations": annotations or {"summary": f"test alert {labels.get('alertname')}"},
              "startsAt": (now - datetime.timedelta(minutes=1)).isoformat()}
     if resolved:
         alert["endsAt"] = now.isoformat()

@@ -148,6 +148,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             peers = [{"name": "a"}, {"name": "b"}] if settled else [{"name": "a"}]
             self.wfile.write(json.dumps({"cluster": {"status": "ready" if settled else "settling", "peers": peers}}).encode())
             return
+        if ok and self.path.startswith("/api/v1/targets"):
+            # as a restarted Prometheus: no targets before discovery, then targets not scraped yet, then scraped
+            self.status_answers.append(self.path)
+            seen = len(self.status_answers)
+            targets = [] if seen < 2 else [{"health": "up" if seen > 3 else "unknown"}, {"health": "down"}]
+            self.wfile.write(json.dumps({"status": "success", "data": {"activeTargets": targets}}).encode())
+            return
         self.wfile.write(self.body if ok else b"")
 
     def log_message(self, *args):
@@ -181,6 +188,20 @@ def test_health_waits_until_the_cluster_has_settled_with_every_member(server):
     assert not ok and "has not formed with 3 members" in msg and "['a', 'b']" in msg
     assert monitoring_health_spec({"listen_address": "0.0.0.0:9093", "cluster_path": "/am/api/v2/status",
                                    "cluster_peers": "3"})["cluster_url"] == "http://127.0.0.1:9093/am/api/v2/status"
+
+
+def test_health_waits_until_a_restarted_prometheus_has_scraped_every_target(server):
+    """Ready is not scraping: the next HA replica may restart only once this one has scraped each target again."""
+    Handler.status_answers.clear()
+    spec = {"url": f"{server}/-/ready", "user": "u", "password": "p", "retries": 6, "delay": 0.01,
+            "targets_url": f"{server}/api/v1/targets?state=active", "targets_min": 2}
+    ok, msg, _, attempts = check_health(spec)
+    assert ok and len(Handler.status_answers) == 4 and attempts == 5, msg  # empty, unknown, unknown, scraped
+    Handler.status_answers.clear()
+    ok, msg, _, _ = check_health(dict(spec, targets_min=3))
+    assert not ok and "has not scraped its 3 targets" in msg and "2 active targets, 0 not scraped" in msg
+    assert monitoring_health_spec({"listen_address": "0.0.0.0:9090", "targets_path": "/p/api/v1/targets?state=active",
+                                   "targets_min": "4"})["targets_url"] == "http://127.0.0.1:9090/p/api/v1/targets?state=active"
 
 
 def test_single_user_daemons_take_the_clients_user_else_the_first():

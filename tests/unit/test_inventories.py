@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 from prometheus import prometheus_job_problems
+from prometheus_rules import prometheus_profile_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,4 +28,6 @@ def test_the_app_group_is_scraped_with_its_token(env):
     [app] = [job for job in jobs if job.get("group") == "app"]
     assert app["port"] == 3001 and app["metrics_path"] == "/metrics" and "vault_app_metrics_token" in app["bearer_token"]
     assert prometheus_job_problems(jobs, groups) == []
+    # a profile: the application alerts and the HTTP dashboard read its recording rules
+    assert app["profile"] == "prom-client" and prometheus_profile_problems({}, jobs) == []
     assert "vault_app_metrics_token" in yaml.safe_load((inventory / "group_vars/all/vault.yml.example").read_text())

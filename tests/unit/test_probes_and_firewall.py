@@ -45,6 +45,8 @@ def test_the_stack_probe_covers_every_https_endpoint():
 def test_bad_probes_are_named(probe, message):
     problems = prometheus_probe_problems([probe], GROUPS, None, ["prom1"])
     assert len(problems) == 1 and message in problems[0]
+    # the job builder, rendered before the checks run, passes over what they will name instead of failing
+    prometheus_probe_jobs([probe, "not a mapping"], BLACKBOX, {}, "", GROUPS, {})
     assert prometheus_probe_problems([{"name": "p", "module": "m", "targets": ["x"]}], GROUPS, None, []) == [
         "prometheus_probes needs a host in the blackbox group (the blackbox_exporter that probes)"]
 

@@ -97,3 +97,22 @@ def test_a_job_names_its_user_by_variable():
     jobs = [dict(JOBS[0], user_var="team_scrape_user")]
     assert prometheus_inventory_endpoints(jobs, GROUPS, HOSTVARS, "prometheus", "alerts",
                                           {"team_scrape_user": "health"})["node"]["username"] == "health"
+
+
+def test_the_watchdog_gets_its_own_first_route_and_slack_the_seeds_text():
+    from alertmanager import SLACK_TEXT, alertmanager_notification_config
+    route = {"receiver": "team", "routes": [{"matchers": ['severity="critical"'], "receiver": "pager"}]}
+    receivers = [{"name": "team", "slack_configs": [{"api_url": "u"}, {"api_url": "v", "text": "mine"}]}, {"name": "pager"}]
+    out = alertmanager_notification_config(route, receivers, {"enabled": True, "receiver": "", "repeat_interval": "2m"})
+    watchdog = out["route"]["routes"][0]
+    assert watchdog["matchers"] == ['alertname="Watchdog"'] and watchdog["receiver"] == "watchdog-null"
+    assert watchdog["repeat_interval"] == "2m" and out["route"]["routes"][1]["receiver"] == "pager"
+    assert out["receivers"][-1] == {"name": "watchdog-null"}  # no integrations: shown in Alertmanager only
+    assert [c["text"] for c in out["receivers"][0]["slack_configs"]] == [SLACK_TEXT, "mine"]
+    assert "summary" in SLACK_TEXT and "description" in SLACK_TEXT
+    # to a dead man's switch of the operator's; or not at all; the caller's data is left as it was
+    out = alertmanager_notification_config(route, receivers, {"enabled": True, "receiver": "pager"}, slack_text=False)
+    assert out["route"]["routes"][0]["receiver"] == "pager" and len(out["receivers"]) == 2
+    assert "text" not in out["receivers"][0]["slack_configs"][0]
+    assert alertmanager_notification_config(route, receivers, {"enabled": False})["route"] == route
+    assert len(route["routes"]) == 1 and "text" not in receivers[0]["slack_configs"][0]

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from monitoring_testlib import (SERVICES, container_ip, get, hostvars, inventory_hosts, panel_has_data,  # noqa: F401
+from monitoring_testlib import (SERVICES, container_ip, get, hostvars, inventory_hosts, queries_without_data,  # noqa: F401
                                 run_logs, scenario_ca, wait_for)
 
 testinfra_hosts = inventory_hosts("deb13")
@@ -143,16 +143,10 @@ def test_prometheus_ui_is_closed_to_hosts_outside_the_stack():
     assert from_container("deb12b", "https://deb12:9090/-/healthy")[0] is None
 
 
-def test_service_dashboards_show_data(prometheus):
-    """Every panel of the Services dashboards (PostgreSQL, Redis, probes) returns series from this stack."""
-    empty = []
-    for path in sorted((ROOT / "files/grafana/dashboards" / SERVICES).glob("*.json")):
-        for panel in json.loads(path.read_text())["panels"]:
-            try:
-                wait_for(lambda: panel_has_data(prometheus, AUTH, CA, panel, path.name), 30)
-            except AssertionError:
-                empty.append(f"{path.name}: {panel['title']}")
-    assert empty == [], f"panels without data: {empty}"
+def test_service_dashboards_show_data(prometheus, capsys):
+    """Every query of the Services dashboards (PostgreSQL and the app's queries, Redis and the app's cache, probes)
+    returns series from this stack."""
+    assert queries_without_data(prometheus, AUTH, CA, [f"{SERVICES}*.json"], capsys) == []
 
 
 def test_a_stopped_postgresql_raises_postgres_down(host, prometheus):

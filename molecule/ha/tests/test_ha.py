@@ -5,7 +5,7 @@ import time
 
 import pytest
 import yaml
-from monitoring_testlib import container_ip, get, inventory_hosts, run_logs, scenario_ca, sink_requests, wait_for
+from monitoring_testlib import container_ip, get, inventory_hosts, queries_without_data, run_logs, scenario_ca, sink_requests, wait_for
 
 testinfra_hosts = inventory_hosts("ha-central")
 CA = scenario_ca()
@@ -85,6 +85,13 @@ def test_central_store_holds_both_replicas_deduplicated():
     samples = wait_for(lambda: query(api, 'count_over_time(up{job="node", instance="ha-central:9100"}[1m])'), 30,
                        message="samples of one series")
     assert float(samples[0]["value"][1]) <= 13, samples
+
+
+def test_central_store_prometheus_and_alertmanager_dashboards_show_data(capsys):
+    """Every query of the central store's, the Prometheus and the Alertmanager dashboards (remote write and cluster
+    members included, which only this scenario has) returns series from a replica; those without are printed."""
+    assert queries_without_data(prometheus(REPLICAS[0]), AUTH, CA, ["Monitoring/central.json", "Monitoring/prometheus.json",
+                                                                  "Monitoring/alertmanager.json"], capsys) == []
 
 
 def test_central_store_keeps_its_data_across_a_restart(host):

@@ -58,8 +58,9 @@ CASES = [
      "prometheus_scrape_timeout (10s) is longer than prometheus_scrape_interval"),
     ("listen-address", "prometheus", {"prometheus_listen_address": "9090"}, "prometheus_listen_address(es): '9090'"),
     ("job-without-targets", "prometheus", {"prometheus_scrape_jobs": [{"name": "orders"}]}, "prometheus_scrape_jobs entry orders"),
-    ("probe-without-blackbox", "prometheus", {"prometheus_probes": [{"name": "shop", "module": "http_2xx", "targets": ["http://a/"]}]},
-     "prometheus_probes needs a host in the blackbox group"),
+    # (a probe without a blackbox host: tests/unit, this stack has one)
+    ("probe-without-module", "prometheus", {"prometheus_probes": [{"name": "shop", "targets": ["http://a/"]}]},
+     "prometheus_probes entry shop: needs a module of blackbox_exporter_modules"),
     ("probe-url-without-host", "prometheus", {"prometheus_probes": [{"name": "shop", "module": "http_2xx", "group": "app",
                                                                     "url": "http://a/health"}]}, "group needs a url containing {host}"),
     ("duplicate-job", "prometheus", {"prometheus_scrape_jobs": [{"name": "node", "targets": ["a:1"]}]}, "duplicate scrape job names node"),

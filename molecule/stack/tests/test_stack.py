@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from monitoring_testlib import (changed_hosts, container_ip, get, inventory_hosts, prometheus_targets, run_logs, run_playbook,
-                               scenario_ca, sink_requests, wait_for)
+from monitoring_testlib import (changed_hosts, container_ip, get, inventory_hosts, prometheus_targets, queries_without_data,
+                               run_logs, run_playbook, scenario_ca, sink_requests, wait_for)
 
 testinfra_hosts = inventory_hosts("prometheus")
 CA = scenario_ca()
@@ -45,6 +45,7 @@ def endpoints():
 def test_every_target_up_over_https(prometheus, auth):
     expected = {("node", h) for h in inventory_hosts("node_exporter")}
     expected |= {(job, inventory_hosts(job)[0]) for job in ("prometheus", "alertmanager", "app")}
+    expected |= {(job, inventory_hosts("app")[0]) for job in ("app-bundle", "app-orders")}
     if GRAFANA:
         expected.add(("grafana", inventory_hosts("grafana")[0]))
     # A configuration-only Grafana is not running by design: no job may scrape it (TargetDown on a healthy stack).
@@ -115,13 +116,45 @@ def test_environment_label_and_retention(prometheus, auth):
     assert flags["storage.tsdb.retention.time"] == "1w"
 
 
+def test_every_profile_gives_the_same_recorded_http_series(prometheus, auth):
+    """The three instances name their metrics differently (prom-client, express-prom-bundle, the custom
+    orders-api in milliseconds); the profile recording rules give each one shape, in seconds."""
+    jobs = {"app", "app-bundle", "app-orders"}
+
+    def recorded(query):
+        result = get(f"{prometheus}/api/v1/query", params={"query": query}, auth=auth, ca=CA).json()["data"]["result"]
+        return {r["metric"]["job"]: r for r in result if r["metric"].get("job") in jobs} if result else {}
+
+    rates = wait_for(lambda: (lambda found: found if set(found) == jobs else None)(
+        recorded("sum by (job) (app:http_requests:rate)")), timeout=90, message="app:http_requests:rate of every job")
+    assert all(float(r["value"][1]) > 5 for r in rates.values()), rates  # 20 simulated requests a second
+    p95 = wait_for(lambda: (lambda found: found if set(found) == jobs else None)(
+        recorded("max by (job) (app:http_request_duration_seconds:p95)")), timeout=60, message="p95 of every job")
+    # 5-200 ms simulated: seconds in every profile, the millisecond one scaled
+    assert all(0.005 < float(r["value"][1]) < 0.3 for r in p95.values()), p95
+
+
+# What this stack runs: hosts, the overview, Prometheus, Alertmanager and the applications in every profile.
+LIVE_DASHBOARDS = ["Infrastructure/*.json", "Monitoring/stack.json", "Monitoring/prometheus.json",
+                   "Monitoring/alertmanager.json", "Applications/*.json"]
+# Remote write needs a central store, cluster members a cluster: molecule/ha proves these.
+ELSEWHERE = {"Monitoring/prometheus.json: Remote write samples [A]", "Monitoring/prometheus.json: Remote write samples [B]",
+             "Monitoring/prometheus.json: Remote write delay [A]", "Monitoring/alertmanager.json: Cluster members [A]"}
+
+
+def test_every_dashboard_query_returns_data(prometheus, auth, capsys):
+    """Each query of the host, overview, Prometheus, Alertmanager and application dashboards (HTTP through the three
+    profiles, runtime, job queues) returns series from this stack; the list of those without is printed."""
+    assert queries_without_data(f"{prometheus}/api/v1", auth, CA, LIVE_DASHBOARDS, capsys, timeout=90, elsewhere=ELSEWHERE) == []
+
+
 def test_alert_travels_to_the_webhook_once_and_resolves(prometheus, auth):
     app = f"https://{container_ip(inventory_hosts('app')[0])}:3001"
     sink = f"http://{container_ip(inventory_hosts('app')[0])}:8080"
 
     def notifications(status):
         return [alert for request in sink_requests(sink, "/alerts") for alert in request["body"]["alerts"]
-                if alert["labels"]["alertname"] == "HighErrorRateFast" and alert["status"] == status]
+                if alert["labels"]["alertname"] == "HighErrorRate" and alert["status"] == status]
 
     requests.post(f"{app}/error-ratio?value=0.3", verify=CA, timeout=10).raise_for_status()
     try:
@@ -129,10 +162,12 @@ def test_alert_travels_to_the_webhook_once_and_resolves(prometheus, auth):
     finally:
         requests.post(f"{app}/error-ratio?value=0", verify=CA, timeout=10).raise_for_status()
     labels = firing[0]["labels"]
-    assert {k: labels.get(k) for k in ("alertname", "severity", "job", "environment")} == {
-        "alertname": "HighErrorRateFast", "severity": "critical", "job": "app", "environment": "stack-test"}
+    # the shipped rule itself (files/prometheus/rules/api.yml), through the prom-client profile's recording rules
+    assert {k: labels.get(k) for k in ("alertname", "severity", "job", "service", "environment")} == {
+        "alertname": "HighErrorRate", "severity": "critical", "job": "app", "service": "app", "environment": "stack-test"}
+    assert firing[0]["annotations"]["runbook_url"].endswith("/api#higherrorrate")
     resolved = wait_for(lambda: notifications("resolved"), timeout=150, message="the resolved notification")
-    assert resolved[0]["labels"]["alertname"] == "HighErrorRateFast"
+    assert resolved[0]["labels"]["alertname"] == "HighErrorRate"
     assert len(notifications("firing")) == 1  # once, not once per evaluation or per Alertmanager retry
 
 
@@ -142,6 +177,23 @@ def test_amtool_on_the_alertmanager_host(host):
     out = alertmanager.run("amtool --output=json alert query")
     assert out.rc == 0, out.stderr
     assert isinstance(json.loads(out.stdout), list)
+
+
+def test_the_watchdog_reaches_alertmanager_and_no_one_else(secrets):
+    """The shipped Watchdog fires always: it is active in Alertmanager, routed to the receiver without integrations
+    (alertmanager_watchdog_receiver ""), and never at the webhook of the default route."""
+    alertmanager = f"https://{container_ip(inventory_hosts('alertmanager')[0])}:9093/api/v2"
+    auth = ("alerts", secrets["vault_alertmanager_alerts_password"])
+
+    def watchdog():
+        alerts = get(f"{alertmanager}/alerts", ca=CA, auth=auth, params={"filter": 'alertname="Watchdog"'}).json()
+        return [a for a in alerts if a["status"]["state"] == "active"]
+
+    [alert] = wait_for(watchdog, timeout=60, message="the Watchdog active in Alertmanager")
+    assert [r["name"] for r in alert["receivers"]] == ["watchdog-null"]
+    assert alert["labels"]["environment"] == "stack-test"
+    sink = f"http://{container_ip(inventory_hosts('app')[0])}:8080"
+    assert not [a for r in sink_requests(sink, "/alerts") for a in r["body"]["alerts"] if a["labels"]["alertname"] == "Watchdog"]
 
 
 def test_no_secret_in_the_output(secrets):

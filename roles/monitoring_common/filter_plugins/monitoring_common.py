@@ -340,7 +340,8 @@ def monitoring_health_spec(spec):
 
     spec: listen_address, host, path, metrics_path, tls (serves HTTPS), ca (CA path on the host or ''), status, retries,
     user and password (default: the first of users, the endpoint's basic auth users), reload_metric, reloaded_since,
-    cluster_path and cluster_peers (members the cluster status there must list; 0: no cluster check).
+    cluster_path and cluster_peers (members the cluster status there must list; 0: no cluster check), targets_path
+    and targets_min (Prometheus targets that must have been scraped; 0: no check).
     """
     user, password = spec.get("user"), spec.get("password")
     if not password and spec.get("users"):
@@ -351,7 +352,8 @@ def monitoring_health_spec(spec):
             "user": user or None, "password": password or None, "retries": int(spec.get("retries") or 30),
             "metrics_url": base + (spec.get("metrics_path") or "/metrics"), "reload_metric": spec.get("reload_metric") or "",
             "reloaded_since": float(spec.get("reloaded_since") or 0),
-            "cluster_url": base + (spec.get("cluster_path") or "/"), "cluster_peers": int(spec.get("cluster_peers") or 0)}
+            "cluster_url": base + (spec.get("cluster_path") or "/"), "cluster_peers": int(spec.get("cluster_peers") or 0),
+            "targets_url": base + (spec.get("targets_path") or "/"), "targets_min": int(spec.get("targets_min") or 0)}
 
 
 STAGING_DIR = "/var/lib/monitoring-stack/releases"

@@ -855,7 +855,8 @@ PLANNED = dict(
         user=dict(type="str"), password=dict(type="str", no_log=True), retries=dict(type="int", default=30),
         delay=dict(type="float", default=1), timeout=dict(type="int", default=5), metrics_url=dict(type="str"),
         reload_metric=dict(type="str", default=""), reloaded_since=dict(type="float", default=0),
-        cluster_url=dict(type="str"), cluster_peers=dict(type="int", default=0))),
+        cluster_url=dict(type="str"), cluster_peers=dict(type="int", default=0),
+        targets_url=dict(type="str"), targets_min=dict(type="int", default=0))),
 )
 ARGUMENT_SPEC = dict(PLANNED, plan=dict(type="dict", options=PLANNED), check_command=dict(type="list", elements="str"),
                      restore=dict(type="dict", options=dict(dir=dict(type="str", required=True),

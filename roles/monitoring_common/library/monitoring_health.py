@@ -29,6 +29,8 @@ options:
   reloaded_since: {description: Epoch seconds the last successful reload must not be older than., type: float, default: 0}
   cluster_url: {description: Cluster status URL (Alertmanager's /api/v2/status)., type: str}
   cluster_peers: {description: Members the settled cluster must list there, the service included; 0 skips the check., type: int, default: 0}
+  targets_url: {description: Prometheus's active targets URL (/api/v1/targets?state=active)., type: str}
+  targets_min: {description: Targets that must be listed there, each scraped once; 0 skips the check., type: int, default: 0}
   unit: {description: Systemd unit whose journal of its last start the failure message quotes., type: str}
 author: monitoring-stack
 """
@@ -64,6 +66,7 @@ ARGUMENT_SPEC = dict(
     metrics_url=dict(type="str"), reload_metric=dict(type="str", default=""),
     reloaded_since=dict(type="float", default=0), unit=dict(type="str"),
     cluster_url=dict(type="str"), cluster_peers=dict(type="int", default=0),
+    targets_url=dict(type="str"), targets_min=dict(type="int", default=0),
 )
 
 

@@ -62,11 +62,22 @@ def cluster_members(body):
     return str(cluster.get("status") or ""), sorted(str(p.get("name", "")) for p in cluster.get("peers") or [])
 
 
+def targets_scraped(body):
+    """(active targets, those not scraped yet) of a Prometheus /api/v1/targets answer; (0, 0) when it is not one."""
+    try:
+        targets = (json.loads(body).get("data") or {}).get("activeTargets") or []
+    except (ValueError, AttributeError):
+        return 0, 0
+    return len(targets), sum(1 for t in targets if t.get("health") == "unknown")
+
+
 def check_health(spec, sleep=time.sleep):
     """Poll spec["url"] until it answers spec["status"]; with spec["reload_metric"], also until the service
     reports its configuration loaded (at or after spec["reloaded_since"]); with spec["cluster_peers"], until the
     cluster status at spec["cluster_url"] is settled ("ready") with that many members, itself included, so a
-    rolling restart moves on only once the member is back in the cluster. Returns (ok, message, status, attempts)."""
+    rolling restart moves on only once the member is back in the cluster; with spec["targets_min"], until the
+    targets at spec["targets_url"] (Prometheus's active targets) number at least that and each was scraped once,
+    so the next HA replica restarts only while this one scrapes. Returns (ok, message, status, attempts)."""
     retries, delay = spec.get("retries") or 30, spec.get("delay") or 1
     want, prefix = spec.get("status") or 200, spec.get("reload_metric") or ""
     since = float(spec.get("reloaded_since") or 0)
@@ -89,6 +100,13 @@ def check_health(spec, sleep=time.sleep):
         state, members = cluster_members(body) if status == 200 else ("", [])
         return state == "ready" and len(members) >= peers, (status, f"status {state or 'unknown'}, members {members}")
 
+    targets = int(spec.get("targets_min") or 0)
+
+    def scraped():
+        status, body = get(spec["targets_url"])
+        found, waiting = targets_scraped(body) if status == 200 else (0, 0)
+        return found >= targets and not waiting, (status, f"{found} active targets, {waiting} not scraped yet")
+
     ok, attempts, (status, body) = poll(answered, retries, delay, sleep)
     if not ok:
         return False, (f"no healthy answer from {spec['url']} after {attempts} attempts: "
@@ -98,6 +116,7 @@ def check_health(spec, sleep=time.sleep):
                                        f"since {since:.0f})")] if prefix else []
     stages += [(joined, lambda seen, n: f"its cluster has not formed with {peers} members after {n} attempts ({seen}): "
                                         "are the other members running and reachable?")] if peers else []
+    stages += [(scraped, lambda seen, n: f"it has not scraped its {targets} targets after {n} attempts ({seen})")] if targets else []
     for check, failure in stages:
         ok, more, (status, seen) = poll(check, retries, delay, sleep)
         attempts += more

@@ -10,7 +10,7 @@ from monitoring_common import monitoring_endpoints  # noqa: E402
 
 JOB_KEYS = ("name", "targets", "group", "port", "metrics_path", "scheme", "scrape_interval", "scrape_timeout",
             "basic_auth", "bearer_token", "tls_config", "labels", "relabel_configs", "metric_relabel_configs",
-            "honor_labels", "params")
+            "honor_labels", "params", "profile")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _DURATION = re.compile(r"^(\d+(y|w|d|h|m|s|ms))+$")
 
@@ -113,10 +113,12 @@ def prometheus_probe_jobs(probes, blackbox, endpoints=None, stack_module="", gro
             probes.append({"name": "stack-tls", "module": stack_module, "targets": stack})
     jobs = []
     for probe in probes:
+        if not isinstance(probe, dict) or not probe.get("name") or not probe.get("module"):
+            continue  # prometheus_probe_problems names it; the validation fails before anything changes
         targets = list(probe.get("targets") or [])
         for member in (groups or {}).get(probe.get("group"), []) if probe.get("group") else []:
             host = ((hostvars or {}).get(member) or {}).get("monitoring_scrape_address") or member
-            targets.append(str(probe["url"]).replace("{host}", host))
+            targets.append(str(probe.get("url", "")).replace("{host}", host))
         job = {"name": probe["name"], "targets": targets, "scheme": blackbox["scheme"],
                "metrics_path": blackbox["path"] + "/probe", "params": {"module": [probe["module"]]},
                "labels": dict(probe.get("labels") or {}, module=probe["module"]),
@@ -204,7 +206,9 @@ def prometheus_scrape_plan(jobs, alertmanager, secrets_dir, config_dir, ca_file=
         if tls or "tls_config" in job:
             scrape["tls_config"] = dict(tls, **(job.get("tls_config") or {}))
         scrape_configs.append(scrape)
-        file_sd[job["name"]] = [{"targets": list(job["targets"]), "labels": dict(job.get("labels") or {})}]
+        # The metrics profile reaches the series as a label: the profile's recording rules select on it.
+        labels = dict(job.get("labels") or {}, **({"metrics_profile": job["profile"]} if job.get("profile") else {}))
+        file_sd[job["name"]] = [{"targets": list(job["targets"]), "labels": labels}]
     alertmanagers = []
     if alertmanager:
         target = {"scheme": alertmanager["scheme"], "static_configs": [{"targets": alertmanager["targets"]}]}
@@ -220,7 +224,7 @@ def prometheus_scrape_plan(jobs, alertmanager, secrets_dir, config_dir, ca_file=
     if alert_drop_labels:
         alerting["alert_relabel_configs"] = [{"action": "labeldrop", "regex": "|".join(alert_drop_labels)}]
     return {"scrape_configs": scrape_configs, "alertmanagers": alertmanagers, "alerting": alerting, "secrets": secrets,
-            "file_sd": file_sd}
+            "file_sd": file_sd, "target_count": sum(len(job["targets"]) for job in jobs or [])}
 
 
 def prometheus_central_remote_write(endpoints, ca_file="", queue_config=None, drop_labels=()):

@@ -7,15 +7,16 @@ from monitoring_testlib import container_ip, hostvars, inventory_hosts, post_ale
 
 testinfra_hosts = inventory_hosts("alertmanager")
 LABELS = {"alertname": "HighErrorRate", "instance": "api1:3001", "severity": "critical"}
+ANNOTATIONS = {"summary": "test alert HighErrorRate", "description": "12% of requests answer 5xx"}
 
 
 @pytest.fixture(scope="module")
 def delivered(host):
     alertmanager = f"http://{container_ip('deb12')}:9093"
     sink = f"http://{container_ip('deb13')}:8080"
-    post_alert(alertmanager, LABELS)
-    wait_for(lambda: sink_requests(sink, "/pagerduty") and sink_requests(sink, "/slack/T000/B000/XXXX"), 30,
-             message="the critical alert at Slack and PagerDuty")
+    post_alert(alertmanager, LABELS, annotations=ANNOTATIONS)
+    wait_for(lambda: sink_requests(sink, "/pagerduty") and sink_requests(sink, "/slack/T000/B000/XXXX")
+             and sink_requests(sink, "/slack/T000/B000/DEFAULT"), 30, message="the critical alert at Slack and PagerDuty")
     # The critical alert is active: the same alert as a warning must be inhibited.
     post_alert(alertmanager, dict(LABELS, severity="warning"))
     time.sleep(8)  # several group intervals: anything else would have been sent by now
@@ -23,7 +24,8 @@ def delivered(host):
     mails = json.loads(sink_host.check_output(
         "python3 -c \"import json, mailbox; print(json.dumps([dict(m.items()) | {'body': m.get_payload(decode=False)"
         " if not m.is_multipart() else ''} for m in mailbox.Maildir('/var/lib/smtpsink')]))\""))
-    return {"slack": sink_requests(sink, "/slack/T000/B000/XXXX"), "pagerduty": sink_requests(sink, "/pagerduty"),
+    return {"slack": sink_requests(sink, "/slack/T000/B000/XXXX"), "slack_default": sink_requests(sink, "/slack/T000/B000/DEFAULT"),
+            "pagerduty": sink_requests(sink, "/pagerduty"),
             "email": mails, "all": sink_requests(sink)}
 
 
@@ -35,6 +37,13 @@ def test_slack_format_once(delivered):
     assert attachment["title"] == "[FIRING] HighErrorRate on api1:3001"  # from templates/molecule.tmpl
     assert attachment["text"] == "test alert HighErrorRate"
     assert attachment["color"] == "danger"
+
+
+def test_slack_without_text_shows_summary_and_description(delivered):
+    """alertmanager_slack_summary_text: the seeds' message, each alert's summary and description."""
+    assert len(delivered["slack_default"]) == 1, delivered["slack_default"]
+    attachment = delivered["slack_default"][0]["body"]["attachments"][0]
+    assert attachment["text"] == "test alert HighErrorRate\n12% of requests answer 5xx\n"
 
 
 def test_pagerduty_format_once(delivered, hostvars):

@@ -1,0 +1,149 @@
+"""Rule files as the prometheus role deploys them: shipped files carry `${name}` placeholders for their thresholds
+and `for:` durations, with the defaults under a top-level `thresholds:` key (stripped, Prometheus rejects it); the
+operator overrides them (prometheus_alert_thresholds) and switches groups off (prometheus_rule_groups_disabled).
+The applications' RED metrics are normalised by generated recording rules, one group per metrics profile."""
+import re
+
+import yaml
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_METRIC = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
+PROFILE_KEYS = ("requests", "duration", "duration_unit", "route_label", "status_label")
+UNITS = {"s": 1, "ms": 1000}
+# The metric and label names of the applications in the seeds, per instrumentation library.
+BUILTIN_PROFILES = {
+    # hand-written prom-client: a counter and a histogram, both labelled route and status_code
+    "prom-client": {"requests": "http_requests_total", "duration": "http_request_duration_seconds",
+                    "duration_unit": "s", "route_label": "route", "status_label": "status_code"},
+    # express-prom-bundle: one histogram labelled path and status_code; its _count counts the requests
+    "express-prom-bundle": {"requests": "http_request_duration_seconds_count", "duration": "http_request_duration_seconds",
+                            "duration_unit": "s", "route_label": "path", "status_label": "status_code"},
+}
+QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+
+
+def _substitute(value, values, missing):
+    """value with every ${name} replaced, as plain Python types (variables arrive as Ansible's tagged ones,
+    which the YAML dumper does not know)."""
+    if isinstance(value, str):
+        def one(match):
+            if match.group(1) not in values:
+                missing.add(match.group(1))
+                return match.group(0)
+            return str(values[match.group(1)])
+        return str(PLACEHOLDER.sub(one, str(value)))
+    if isinstance(value, dict):
+        return {str(key): _substitute(item, values, missing) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_substitute(item, values, missing) for item in value]
+    for plain in (bool, int, float):
+        if isinstance(value, plain):
+            return plain(value)
+    return value
+
+
+def _dump(content):
+    return yaml.safe_dump(content, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
+
+
+def prometheus_render_rules(files, thresholds=None, disabled_groups=()):
+    """{"files": {file name: rule file text}, "problems": [...]}. files: {name: text or {groups: ...}}. Each file's
+    `thresholds` (defaults) are overridden by `thresholds`, then every `${name}` is replaced; a group named in
+    disabled_groups is left out (a file left without groups too). Problems name the variable and the bad names."""
+    thresholds, disabled = dict(thresholds or {}), set(disabled_groups or ())
+    out, problems, known, groups_seen = {}, [], set(), set()
+    for name, source in (files or {}).items():
+        try:
+            content = yaml.safe_load(source) if isinstance(source, str) else source
+        except yaml.YAMLError as error:
+            problems.append(f"rule file {name} is not YAML: {str(error).splitlines()[0]}")
+            continue
+        if not isinstance(content, dict) or not isinstance(content.get("groups"), list):
+            problems.append(f"rule file {name} needs a list of groups")
+            continue
+        defaults = content.get("thresholds") or {}
+        known.update(defaults)
+        missing = set()
+        rendered = _substitute({"groups": content["groups"]}, dict(defaults, **thresholds), missing)
+        if missing:
+            problems.append(f"rule file {name} uses thresholds without a value: {', '.join(sorted(missing))} "
+                            "(give a default under its thresholds: key, or set them in prometheus_alert_thresholds)")
+        groups_seen.update(str(group.get("name")) for group in rendered["groups"] if isinstance(group, dict))
+        rendered["groups"] = [group for group in rendered["groups"]
+                              if not (isinstance(group, dict) and group.get("name") in disabled)]
+        if rendered["groups"]:
+            out[name] = _dump(rendered)
+    unknown = sorted(set(thresholds) - known)
+    if unknown:
+        problems.append(f"prometheus_alert_thresholds: no rule file has the thresholds {', '.join(unknown)} "
+                        f"(known: {', '.join(sorted(known)) or 'none'})")
+    unknown = sorted(disabled - groups_seen)
+    if unknown:
+        problems.append(f"prometheus_rule_groups_disabled: no rule file has the groups {', '.join(unknown)} "
+                        f"(known: {', '.join(sorted(groups_seen)) or 'none'})")
+    return {"files": out, "problems": problems}
+
+
+def prometheus_profiles(custom=None):
+    """The built-in metrics profiles plus the operator's (prometheus_app_profiles), the operator's winning."""
+    return dict(BUILTIN_PROFILES, **(custom or {}))
+
+
+def _profile_wrong(name, profile):
+    if not _NAME.match(str(name)) or not isinstance(profile, dict):
+        return [f"must be a name (letters, digits, _ . -) mapping to {', '.join(PROFILE_KEYS)}"]
+    unknown = sorted(map(str, set(profile) - set(PROFILE_KEYS)))
+    wrong = [f"unknown keys {', '.join(unknown)}"] if unknown else []
+    wrong += [f"{key} must be a metric name" for key in ("requests", "duration") if not _METRIC.match(str(profile.get(key, "")))]
+    wrong += [f"{key} must be a label name" for key in ("route_label", "status_label") if not _LABEL.match(str(profile.get(key, "")))]
+    if str(profile.get("duration_unit", "")) not in UNITS:
+        wrong.append(f"duration_unit must be one of {', '.join(UNITS)}")
+    return wrong
+
+
+def prometheus_profile_problems(custom, jobs=()):
+    """Messages for bad prometheus_app_profiles entries, and scrape jobs naming an unknown profile."""
+    problems = [f"prometheus_app_profiles.{name}: {'; '.join(wrong)}"
+                for name, profile in (custom or {}).items() for wrong in [_profile_wrong(name, profile)] if wrong]
+    known = prometheus_profiles(custom)
+    for job in jobs or []:
+        if isinstance(job, dict) and "profile" in job and job["profile"] not in known:
+            problems.append(f"prometheus_scrape_jobs entry {job.get('name', '?')}: profile {job['profile']} is not known "
+                            f"(built in: {', '.join(BUILTIN_PROFILES)}; others go in prometheus_app_profiles)")
+    return problems
+
+
+def prometheus_profile_rules(custom=None, window="5m", interval=""):
+    """The recording rules that give every profile's HTTP metrics one shape, read by the application alerts and the
+    HTTP dashboard: app:http_requests:rate{job,instance,route,status_code} (requests/s) and
+    app:http_request_duration_seconds:p50|p95|p99{job,instance,route}, over `window`. The scrape job's profile
+    reaches its targets as the label metrics_profile. One group per profile (app_profile_<name>)."""
+    groups = []
+    for name, profile in sorted(prometheus_profiles(custom).items()):
+        if _profile_wrong(name, profile):  # reported by prometheus_profile_problems
+            continue
+        select = f'{{metrics_profile="{name}"}}'
+        route = f'"route", "$1", "{profile["route_label"]}", "(.*)"'
+        status = f'"status_code", "$1", "{profile["status_label"]}", "(.*)"'
+        requests = (f"sum by (job, instance, route, status_code) (label_replace(label_replace("
+                    f"rate({profile['requests']}{select}[{window}]), {route}), {status}))")
+        buckets = (f"sum by (job, instance, route, le) (label_replace("
+                   f"rate({profile['duration']}_bucket{select}[{window}]), {route}))")
+        scale = UNITS[str(profile["duration_unit"])]
+        rules = [{"record": "app:http_requests:rate", "expr": requests}]
+        rules += [{"record": f"app:http_request_duration_seconds:{key}",
+                   "expr": f"histogram_quantile({quantile}, {buckets})" + (f" / {scale}" if scale != 1 else "")}
+                  for key, quantile in QUANTILES.items()]
+        group = {"name": f"app_profile_{name}", "rules": rules}
+        if interval:
+            group["interval"] = interval
+        groups.append(group)
+    return {"groups": groups}
+
+
+class FilterModule:
+    def filters(self):
+        return {"prometheus_render_rules": prometheus_render_rules, "prometheus_profile_problems": prometheus_profile_problems,
+                "prometheus_profile_rules": prometheus_profile_rules, "prometheus_profiles": prometheus_profiles}
