@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 SCENARIO ?=
 
-.PHONY: test lab lab-down bench bench-central bench-rolling bootstrap lint unit molecule
+.PHONY: test lab lab-down bench bench-central bench-rolling bootstrap lint unit molecule dashboards
 test:            ## lint, unit tests and every Molecule scenario
 	python3 tools/run_tests.py
 lab: bootstrap   ## start the lab containers and converge site.yml on them
@@ -15,6 +15,8 @@ bench-central: bootstrap ## what the central VictoriaMetrics holds here (reports
 	$(PY) tools/bench_central.py
 bench-rolling: bootstrap ## scrape gap of the HA pair during a rolling upgrade (reports/bench-rolling.json)
 	$(PY) tools/bench_rolling.py
+dashboards:      ## regenerate files/grafana/dashboards from tools/dashboards.py
+	$(PY) tools/dashboards.py
 bootstrap:       ## venv, Docker engine, artifact mirror, base images
 	python3 tools/bootstrap.py
 lint:

@@ -2,9 +2,15 @@
 and `for:` durations, with the defaults under a top-level `thresholds:` key (stripped, Prometheus rejects it); the
 operator overrides them (prometheus_alert_thresholds) and switches groups off (prometheus_rule_groups_disabled).
 The applications' RED metrics are normalised by generated recording rules, one group per metrics profile."""
+import functools
+import json
 import re
 
 import yaml
+
+# libyaml's parser when PyYAML has it: the role renders the rule files several times per host and run.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER = yaml.SafeDumper  # not libyaml's: its line wrapping differs, and the files must not depend on the controller
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -45,18 +51,28 @@ def _substitute(value, values, missing):
 
 
 def _dump(content):
-    return yaml.safe_dump(content, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
+    return yaml.dump(content, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
 
 
 def prometheus_render_rules(files, thresholds=None, disabled_groups=()):
     """{"files": {file name: rule file text}, "problems": [...]}. files: {name: text or {groups: ...}}. Each file's
     `thresholds` (defaults) are overridden by `thresholds`, then every `${name}` is replaced; a group named in
     disabled_groups is left out (a file left without groups too). Problems name the variable and the bad names."""
+    key = json.dumps([files or {}, thresholds or {}, list(disabled_groups or ())], sort_keys=True, default=str)
+    return json.loads(_render_cached(key))
+
+
+@functools.lru_cache(maxsize=16)
+def _render_cached(key):
+    return json.dumps(_render(*json.loads(key)))
+
+
+def _render(files, thresholds, disabled_groups):
     thresholds, disabled = dict(thresholds or {}), set(disabled_groups or ())
     out, problems, known, groups_seen = {}, [], set(), set()
     for name, source in (files or {}).items():
         try:
-            content = yaml.safe_load(source) if isinstance(source, str) else source
+            content = yaml.load(source, Loader=_LOADER) if isinstance(source, str) else source
         except yaml.YAMLError as error:
             problems.append(f"rule file {name} is not YAML: {str(error).splitlines()[0]}")
             continue
