@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from monitoring_testlib import (container_ip, dashboard_queries, dashboard_query, exposure, get, inventory_hosts, run_logs,
-                                scenario_ca)
+from monitoring_testlib import (DASHBOARDS_DIR, container_ip, dashboard_queries, dashboard_result, exposure, get, inventory_hosts,
+                                run_logs, scenario_ca)
 
-ROOT = Path(os.environ.get("MONITORING_ROOT", Path(__file__).resolve().parents[2]))
-DASHBOARDS = ROOT / "files/grafana/dashboards"
 GRAFANA_VERSION = os.environ.get("MONITORING_GRAFANA_VERSION", "")
 needs_grafana = pytest.mark.skipif(
     not GRAFANA_VERSION,
@@ -25,7 +23,7 @@ testinfra_hosts = inventory_hosts("grafana")
 
 
 def repo_dashboards():
-    return {p.relative_to(DASHBOARDS).as_posix(): json.loads(p.read_text()) for p in sorted(DASHBOARDS.rglob("*.json"))}
+    return {p.relative_to(DASHBOARDS_DIR).as_posix(): json.loads(p.read_text()) for p in sorted(DASHBOARDS_DIR.rglob("*.json"))}
 
 
 def ini(host):
@@ -173,8 +171,7 @@ def test_dashboard_queries_parse_on_a_live_prometheus(prometheus_api, ca):
     that each returns data (they run what the panels watch)."""
     api, auth = prometheus_api
     for where, expr in dashboard_queries(["*/*.json"]):
-        answer = get(f"{api}/query", auth=auth, ca=ca, params={"query": dashboard_query(expr)}).json()
-        assert answer["status"] == "success", (where, expr, answer)
+        dashboard_result(api, auth, ca, where, expr)
 
 
 def test_unit_hardened(host):

@@ -79,14 +79,11 @@ def dashboard_query(expr):
     return re.sub(r'\$(instance|job)\b', ".*", expr.replace("$__rate_interval", "1m"))
 
 
-def panel_has_data(api, auth, ca, panel, where=""):
-    """True when a target of the panel returns series; a query Prometheus refuses fails the test."""
-    found = False
-    for target in panel.get("targets") or []:
-        answer = get(f"{api}/query", auth=auth, ca=ca, params={"query": dashboard_query(target["expr"])}).json()
-        assert answer["status"] == "success", (where, panel["title"], target["expr"], answer)
-        found |= bool(answer["data"]["result"])
-    return found
+def dashboard_result(api, auth, ca, where, expr):
+    """The series a dashboard query returns now (dashboard_query); a query Prometheus refuses fails the test."""
+    answer = get(f"{api}/query", auth=auth, ca=ca, params={"query": dashboard_query(expr)}).json()
+    assert answer["status"] == "success", (where, expr, answer)
+    return answer["data"]["result"]
 
 
 DASHBOARDS_DIR = Path(__file__).resolve().parents[2] / "files/grafana/dashboards"
@@ -106,17 +103,12 @@ def queries_without_data(api, auth, ca, patterns, capsys, timeout=60, elsewhere=
     query Prometheus refuses fails at once. Printed past pytest's capture (capsys: the test's fixture), so the
     scenario's log lists them whether the test passes or not. elsewhere: queries another scenario proves (what
     they watch does not run here), not run."""
-    pending = [(where, expr) for where, expr in dashboard_queries(patterns) if where not in elsewhere]
-    assert not set(elsewhere) - {where for where, _ in dashboard_queries(patterns)}, "unknown queries in elsewhere"
+    queries = dashboard_queries(patterns)
+    assert not set(elsewhere) - {where for where, _ in queries}, "unknown queries in elsewhere"
+    pending = [(where, expr) for where, expr in queries if where not in elsewhere]
     deadline = time.monotonic() + timeout
     while True:
-        empty = []
-        for where, expr in pending:
-            answer = get(f"{api}/query", auth=auth, ca=ca, params={"query": dashboard_query(expr)}).json()
-            assert answer["status"] == "success", (where, expr, answer)
-            if not answer["data"]["result"]:
-                empty.append((where, expr))
-        pending = empty
+        pending = [(where, expr) for where, expr in pending if not dashboard_result(api, auth, ca, where, expr)]
         if not pending or time.monotonic() > deadline:
             with capsys.disabled():
                 print(f"\ndashboard queries without data ({', '.join(patterns)}): {[w for w, _ in pending] or 'none'}")

@@ -31,22 +31,18 @@ QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 
 
 def _substitute(value, values, missing):
-    """value with every ${name} replaced, as plain Python types (variables arrive as Ansible's tagged ones,
-    which the YAML dumper does not know)."""
+    """value with every ${name} replaced; names without a value are added to missing."""
     if isinstance(value, str):
         def one(match):
             if match.group(1) not in values:
                 missing.add(match.group(1))
                 return match.group(0)
             return str(values[match.group(1)])
-        return str(PLACEHOLDER.sub(one, str(value)))
+        return PLACEHOLDER.sub(one, value)
     if isinstance(value, dict):
-        return {str(key): _substitute(item, values, missing) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
+        return {key: _substitute(item, values, missing) for key, item in value.items()}
+    if isinstance(value, list):
         return [_substitute(item, values, missing) for item in value]
-    for plain in (bool, int, float):
-        if isinstance(value, plain):
-            return plain(value)
     return value
 
 
@@ -57,7 +53,9 @@ def _dump(content):
 def prometheus_render_rules(files, thresholds=None, disabled_groups=()):
     """{"files": {file name: rule file text}, "problems": [...]}. files: {name: text or {groups: ...}}. Each file's
     `thresholds` (defaults) are overridden by `thresholds`, then every `${name}` is replaced; a group named in
-    disabled_groups is left out (a file left without groups too). Problems name the variable and the bad names."""
+    disabled_groups is left out (a file left without groups too). Problems name the variable and the bad names.
+    The arguments go through JSON: the cache key, and plain types for the YAML dumper (variables arrive as
+    Ansible's tagged str/int subclasses, which it refuses)."""
     key = json.dumps([files or {}, thresholds or {}, list(disabled_groups or ())], sort_keys=True, default=str)
     return json.loads(_render_cached(key))
 
@@ -131,7 +129,7 @@ def prometheus_profile_problems(custom, jobs=()):
     return problems
 
 
-def prometheus_profile_rules(custom=None, window="5m", interval=""):
+def prometheus_profile_rules(custom=None, window="5m"):
     """The recording rules that give every profile's HTTP metrics one shape, read by the application alerts and the
     HTTP dashboard: app:http_requests:rate{job,instance,route,status_code} (requests/s) and
     app:http_request_duration_seconds:p50|p95|p99{job,instance,route}, over `window`. The scrape job's profile
@@ -152,14 +150,11 @@ def prometheus_profile_rules(custom=None, window="5m", interval=""):
         rules += [{"record": f"app:http_request_duration_seconds:{key}",
                    "expr": f"histogram_quantile({quantile}, {buckets})" + (f" / {scale}" if scale != 1 else "")}
                   for key, quantile in QUANTILES.items()]
-        group = {"name": f"app_profile_{name}", "rules": rules}
-        if interval:
-            group["interval"] = interval
-        groups.append(group)
+        groups.append({"name": f"app_profile_{name}", "rules": rules})
     return {"groups": groups}
 
 
 class FilterModule:
     def filters(self):
         return {"prometheus_render_rules": prometheus_render_rules, "prometheus_profile_problems": prometheus_profile_problems,
-                "prometheus_profile_rules": prometheus_profile_rules, "prometheus_profiles": prometheus_profiles}
+                "prometheus_profile_rules": prometheus_profile_rules}
