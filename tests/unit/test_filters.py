@@ -61,10 +61,11 @@ def test_ini_values_keep_comment_characters():
         F.monitoring_ini_value('a"""b;')
 
 
-def test_json_problem():
-    assert F.monitoring_json_problem('{"uid": "x"}') == ""
-    assert "Expecting" in F.monitoring_json_problem('{"uid": ')
-    assert F.monitoring_json_problem("[1]") == "not a JSON object"
+def test_named_files_take_the_directory_then_the_inline_ones():
+    files = F.monitoring_named_files(["/r/a.yml", "/r/b.rules"], ["A", "B"], {"c": "C", "a.yml": "A2", "d.yaml": "D"},
+                                     ".yml", [".yml", ".yaml", ".rules"])
+    assert files == {"a.yml": "A2", "b.rules": "B", "c.yml": "C", "d.yaml": "D"}
+    assert F.monitoring_named_files([], [], {"slack": "T", "x.tmpl": "X"}, ".tmpl") == {"slack.tmpl": "T", "x.tmpl": "X"}
 
 
 def test_endpoints_follow_each_hosts_settings():

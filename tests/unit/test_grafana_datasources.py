@@ -29,7 +29,7 @@ def test_file_entries_create_each_dashboard_folder_before_its_dashboards():
     dirs = {"config": "/etc/g", "provisioning": "/etc/g/provisioning", "data": "/var/lib/g", "logs": "/var/log/g",
             "plugins": "/var/lib/g/plugins", "dashboards": "/var/lib/g/dashboards"}
     entries = grafana_file_entries(dirs, {"content": "[server]\n", "validate": "check %s"}, False, "providers: []\n",
-                                   [{"dest": "Team/a.json"}, {"dest": "top.json"}], ["{}", "[]"])
+                                   [{"dest": "Team/a.json", "content": "{}"}, {"dest": "top.json", "content": "[]"}])
     paths = [e["path"] for e in entries]
     assert paths.index("/var/lib/g/dashboards/Team") < paths.index("/var/lib/g/dashboards/Team/a.json")
     assert {e["path"]: e.get("content") for e in entries}["/var/lib/g/dashboards/top.json"] == "[]"
@@ -40,8 +40,39 @@ def test_file_entries_create_each_dashboard_folder_before_its_dashboards():
     assert secrets[4]["content"] == "Adm-1" and secrets[4]["triggers"] == ["restart"] and secrets[-1]["triggers"] == ["datasources"]
 
 
+def test_dashboards_are_read_once_and_each_problem_is_named():
+    from grafana import grafana_dashboards
+    sources = [{"src": f"/d/{p}", "path": p} for p in ("Team/a.json", "b.json", "c.json", "d.json", "e.json", "X/Y/f.json")]
+    texts = ['{"uid": "same"}', '{"uid": "same"}', '{"uid": ', "[1]", '{"title": "no uid"}', '{"uid": "f"}']
+    result = grafana_dashboards(sources, texts)
+    assert [(f["dest"], f["uid"], f["content"]) for f in result["files"]][:2] == [("Team/a.json", "same", texts[0]),
+                                                                               ("b.json", "same", texts[1])]
+    assert result["problems"][0].startswith("c.json: Expecting")
+    assert result["problems"][1:] == ["d.json: not a JSON object", "e.json: no uid",
+                                      "X/Y/f.json: folders are one directory level deep (Folder/dashboard.json)",
+                                      "uid same appears twice (Team/a.json, b.json)"]
+    assert grafana_dashboards(sources[:1], texts[:1])["problems"] == []
+
+
+def test_each_secret_file_is_named_once_for_the_file_and_its_reference():
+    from grafana import grafana_secret_files
+    secrets = grafana_secret_files({"admin_password": "Adm-1", "smtp_password": ""}, "/etc/g/secrets")
+    assert secrets["files"] == {"admin_password": "Adm-1"}  # an empty value writes no file
+    assert secrets["ref"] == {"admin_password": "$__file{/etc/g/secrets/admin_password}",
+                              "smtp_password": "$__file{/etc/g/secrets/smtp_password}"}
+
+
 def test_the_central_store_is_the_default_and_the_replicas_stay_reachable():
     central = dict(endpoint("vm1"), port=8428)
     sources = grafana_inventory_datasources([endpoint("p1"), endpoint("p2")], [], {}, "CA", [central])
     assert [(d["uid"], d["isDefault"]) for d in sources] == [("central", True), ("prometheus-p1", False), ("prometheus-p2", False)]
     assert sources[0]["url"] == "https://vm1:8428" and sources[0]["type"] == "prometheus"
+
+
+def test_ini_extra_settings_that_clash_or_hold_a_secret_in_clear_are_named():
+    from grafana import grafana_ini_extra_keys
+    extra = {"server": {"http_port": 3001, "enable_gzip": True}, "smtp": {"password": "pw", "host": "m:25"},
+             "database": {"password": "$__file{/etc/db}"}, "auth.github": {"client_secret": "s", "api_key": ""},
+             "loose": "not a section"}
+    assert grafana_ini_extra_keys(extra, {"server": {"http_port": 3000}, "smtp": {}}) == ["server.http_port"]
+    assert grafana_ini_extra_keys(extra, secrets=True) == ["smtp.password", "auth.github.client_secret"]

@@ -5,7 +5,7 @@ import time
 
 import pytest
 import yaml
-from monitoring_testlib import container_ip, get, inventory_hosts, queries_without_data, run_logs, scenario_ca, sink_requests, wait_for
+from monitoring_testlib import container_ip, exposure, get, inventory_hosts, queries_without_data, run_logs, scenario_ca, sink_requests, wait_for
 
 testinfra_hosts = inventory_hosts("ha-central")
 CA = scenario_ca()
@@ -138,3 +138,10 @@ def test_with_a_prometheus_and_an_alertmanager_down_a_new_alert_arrives_once(hos
     finally:
         for name, unit in stopped:
             hosts[name].run(f"systemctl start {unit}")
+
+
+def test_central_store_unit_is_hardened(host, capsys):
+    score = exposure(host, "victoriametrics.service")
+    with capsys.disabled():
+        print(f"\nexposure victoriametrics.service on {host.backend.host}: {score}")
+    assert score <= 2.0

@@ -180,7 +180,7 @@ CASES = [
                                                                   {"name": "Loki", "type": "loki", "url": "http://m"}]},
      "datasource names appear twice"),
     ("duplicate-dashboard-uid", "grafana", {"grafana_dashboards_dir": os.path.join(FILES, "dashboards")},
-     "uids appear twice: same-uid, same-uid"),
+     "uid same-uid appears twice (Team/a.json, Team/b.json)"),
     # certificate and key that do not belong together
     ("cert-key-mismatch", "node_exporter", {"monitoring_tls_cert_file": "{{ monitoring_pki_dir }}/stack-app.crt"},
      "node_exporter_tls_cert_file and node_exporter_tls_key_file do not belong together"),

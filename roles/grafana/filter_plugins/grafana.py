@@ -4,6 +4,7 @@ inventory's Prometheus and Alertmanager. And the fingerprints of an OpenPGP key 
 repository's signing key without gpg on the host."""
 import base64
 import hashlib
+import json
 import re
 
 
@@ -113,10 +114,10 @@ def grafana_inventory_datasources(prometheus, alertmanager, hostvars=None, ca=""
 _CONF = {"owner": "root", "group": "grafana", "mode": "0640"}
 
 
-def grafana_file_entries(dirs, ini, ldap, provider, dashboards, contents):
+def grafana_file_entries(dirs, ini, ldap, provider, dashboards):
     """What the deploy writes for Grafana besides secrets, in order: provisioning, data, log, plugin and dashboard
     directories, grafana.ini (ini: {content, validate}; a restart), ldap.toml removed when LDAP is off, the
-    dashboard provider and the dashboards ([{dest}] with their contents in that order; reloaded through the API).
+    dashboard provider and the dashboards ([{dest, content}]: grafana_dashboards; reloaded through the API).
     dirs: config, provisioning, data, logs, plugins, dashboards."""
     provisioning, boards = dirs["provisioning"], dirs["dashboards"]
     out = [dict(_CONF, path=path, state="directory", mode="0750")
@@ -129,9 +130,60 @@ def grafana_file_entries(dirs, ini, ldap, provider, dashboards, contents):
     out.append(dict(_CONF, path=f"{provisioning}/dashboards/monitoring.yml", triggers=["dashboards"], content=provider))
     folders = dict.fromkeys(board["dest"].rsplit("/", 1)[0] for board in dashboards or [] if "/" in board["dest"])
     out += [dict(_CONF, path=f"{boards}/{folder}", state="directory", mode="0750") for folder in folders]
-    out += [dict(_CONF, path=f"{boards}/{board['dest']}", triggers=["dashboards"], content=content)
-            for board, content in zip(dashboards or [], contents or [])]
+    out += [dict(_CONF, path=f"{boards}/{board['dest']}", triggers=["dashboards"], content=board["content"])
+            for board in dashboards or []]
     return out
+
+
+def grafana_dashboards(sources, contents):
+    """Dashboards on the controller. sources: filetree items of the *.json files ({src, path}), contents: their
+    texts in that order. {files: [{src, dest, uid, content}], problems: [...]}: invalid JSON, a dashboard without
+    a uid, a uid used twice, a folder deeper than one level (Folder/dashboard.json)."""
+    files, problems, seen = [], [], {}
+    for item, content in zip(sources or [], contents or []):
+        try:
+            board = json.loads(content)
+            problem = "" if isinstance(board, dict) else "not a JSON object"
+        except ValueError as err:
+            problem = str(err)
+        uid = "" if problem else str(board.get("uid") or "")
+        if problem or not uid:
+            problems.append(f"{item['path']}: {problem or 'no uid'}")
+        if item["path"].count("/") > 1:
+            problems.append(f"{item['path']}: folders are one directory level deep (Folder/dashboard.json)")
+        if uid:
+            seen.setdefault(uid, []).append(item["path"])
+        files.append({"src": item["src"], "dest": item["path"], "uid": uid, "content": content})
+    problems += [f"uid {uid} appears twice ({', '.join(sorted(paths))})" for uid, paths in seen.items() if len(paths) > 1]
+    return {"files": files, "problems": problems}
+
+
+_SECRET_KEY = re.compile(r"(password|secret|token|api_key|private_key)$", re.IGNORECASE)
+_FILE_REFERENCE = re.compile(r"\$__(file|env|vault)\{")
+
+
+def grafana_ini_extra_keys(extra, managed=None, secrets=False):
+    """"section.key" of grafana_ini_extra settings that the role manages (in `managed`), or with secrets=true
+    those that hold a secret in clear (a password/secret/token key not given as $__file/$__env/$__vault)."""
+    found = []
+    for section, settings in (extra or {}).items():
+        if not isinstance(settings, dict):
+            continue
+        for key, value in settings.items():
+            if secrets:
+                hit = bool(_SECRET_KEY.search(str(key))) and str(value) != "" and not _FILE_REFERENCE.match(str(value))
+            else:
+                hit = key in ((managed or {}).get(section) or {})
+            if hit:
+                found.append(f"{section}.{key}")
+    return found
+
+
+def grafana_secret_files(values, secrets_dir):
+    """The one place that names Grafana's secret files. values: {name: secret} (empty: no file).
+    {files: {name: secret} to write, ref: {name: "$__file{<secrets_dir>/<name>}"} for grafana.ini}."""
+    return {"files": {name: value for name, value in (values or {}).items() if value not in (None, "")},
+            "ref": {name: "$__file{%s/%s}" % (secrets_dir, name) for name in values or {}}}
 
 
 def grafana_secret_entries(files, secrets_dir, provisioning, extra):
@@ -149,4 +201,6 @@ class FilterModule:
         return {"grafana_escape_secure": grafana_escape_secure, "grafana_escape": grafana_escape,
                 "grafana_key_fingerprints": grafana_key_fingerprints,
                 "grafana_inventory_datasources": grafana_inventory_datasources,
-                "grafana_file_entries": grafana_file_entries, "grafana_secret_entries": grafana_secret_entries}
+                "grafana_file_entries": grafana_file_entries, "grafana_secret_entries": grafana_secret_entries,
+                "grafana_dashboards": grafana_dashboards, "grafana_secret_files": grafana_secret_files,
+                "grafana_ini_extra_keys": grafana_ini_extra_keys}

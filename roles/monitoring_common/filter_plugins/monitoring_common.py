@@ -2,7 +2,6 @@
 ini values, file entries. Files every host gets are rendered here, in Python: a template lookup per host
 and run costs more controller time than the module run that writes the file."""
 import base64
-import json
 import os
 import re
 import sys
@@ -471,18 +470,28 @@ def _hostvar(hostvars, host, name, default):
     return host_vars[name] if name in host_vars else default
 
 
-def _route_path(hostvars, host, component):
-    """The path a component serves under ("" = /): its route prefix, else its external URL's path (as Prometheus and
-    Alertmanager default it); Grafana's root_url path when it serves from that sub path."""
+def monitoring_route_path(component, prefix="", external_url="", serve_from_sub_path=False):
+    """The path a component serves under ("" = /, else "/a/b"): the one rule its own role (health checks, amtool)
+    and every client (scrapes, alerting, datasources) use. Prometheus, Alertmanager: the route prefix, else the
+    external URL's path (as they default it). Grafana: its root_url's path, only when it serves from that sub path
+    (pass root_url as external_url)."""
     if component == "grafana":
-        if not _truthy(_hostvar(hostvars, host, "grafana_serve_from_sub_path", False)):
+        if not _truthy(serve_from_sub_path):
             return ""
         # root_url may use Grafana's %(protocol)s / %(domain)s / %(http_port)s.
-        path = urlsplit(re.sub(r"%\(\w+\)s", "x", str(_hostvar(hostvars, host, "grafana_root_url", "") or ""))).path
+        path = urlsplit(re.sub(r"%\(\w+\)s", "x", str(external_url or ""))).path
     else:
-        path = (_hostvar(hostvars, host, f"{component}_route_prefix", "")
-                or urlsplit(str(_hostvar(hostvars, host, f"{component}_external_url", "") or "")).path)
+        path = prefix or urlsplit(str(external_url or "")).path
     return "/" + str(path).strip("/") if str(path).strip("/") else ""
+
+
+def _route_path(hostvars, host, component):
+    """monitoring_route_path of another host, from its inventory variables."""
+    if component == "grafana":
+        return monitoring_route_path(component, "", _hostvar(hostvars, host, "grafana_root_url", ""),
+                                     _hostvar(hostvars, host, "grafana_serve_from_sub_path", False))
+    return monitoring_route_path(component, _hostvar(hostvars, host, f"{component}_route_prefix", ""),
+                                 _hostvar(hostvars, host, f"{component}_external_url", ""))
 
 
 def monitoring_endpoints(members, hostvars, component, port=None, port_var=None, user="", user_var=""):
@@ -566,13 +575,15 @@ def monitoring_duration_seconds(text):
     return sum(int(n) * _DURATION_UNITS[u] for n, u in parts)
 
 
-def monitoring_json_problem(text):
-    """'' when text is a JSON object, else the parse error (for readable validation messages)."""
-    try:
-        value = json.loads(text)
-    except ValueError as err:
-        return str(err)
-    return "" if isinstance(value, dict) else "not a JSON object"
+def monitoring_named_files(paths, contents, inline=None, suffix="", suffixes=()):
+    """{file name: content} of a directory on the controller (paths and their contents in that order, from
+    query('fileglob') and query('file')), then the inline {name: content} (a name not ending in one of
+    `suffixes` gets `suffix`), which wins over a file of the same name."""
+    files = {path.rsplit("/", 1)[-1]: content for path, content in zip(paths or [], contents or [])}
+    for name, content in (inline or {}).items():
+        name = str(name)
+        files[name if name.endswith(tuple(suffixes or [suffix])) else name + suffix] = content
+    return files
 
 
 def monitoring_bin_link(binary, bin_dir, current):
@@ -596,12 +607,13 @@ class FilterModule:
             "monitoring_systemd_quote": monitoring_systemd_quote,
             "monitoring_health_host": monitoring_health_host,
             "monitoring_endpoints": monitoring_endpoints,
+            "monitoring_route_path": monitoring_route_path,
             "monitoring_pki_hosts": monitoring_pki_hosts,
             "monitoring_client_user": lambda users, name="", where="": list(_client_user(users, name, where)),
             "monitoring_single_user": monitoring_single_user,
             "monitoring_peer_address": monitoring_peer_address,
             "monitoring_ini_value": monitoring_ini_value,
-            "monitoring_json_problem": monitoring_json_problem,
             "monitoring_duration_seconds": monitoring_duration_seconds,
             "monitoring_bin_link": monitoring_bin_link,
+            "monitoring_named_files": monitoring_named_files,
         }

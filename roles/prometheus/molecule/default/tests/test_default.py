@@ -3,7 +3,7 @@ import os
 import time
 
 import pytest
-from monitoring_testlib import inventory_hosts, container_ip, get, prometheus_targets, wait_for
+from monitoring_testlib import container_ip, exposure, get, inventory_hosts, prometheus_targets, wait_for
 
 testinfra_hosts = inventory_hosts("prometheus")
 
@@ -17,8 +17,7 @@ def test_service_runs_hardened(host):
     assert host.service("prometheus").is_running
     assert host.service("prometheus").is_enabled
     assert host.process.get(comm="prometheus").user == "prometheus"
-    score = float(host.check_output("systemd-analyze security --no-pager prometheus.service | tail -1")
-                  .split(":")[1].split()[0])
+    score = exposure(host, "prometheus.service")
     print(f"exposure prometheus.service on {host.backend.host}: {score}")
     assert score <= 2.0
 
