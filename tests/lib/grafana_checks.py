@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from monitoring_testlib import (DASHBOARDS_DIR, container_ip, dashboard_queries, dashboard_result, exposure, get, inventory_hosts,
+from monitoring_testlib import (DASHBOARDS_DIR, assert_hardened, container_ip, dashboard_queries, dashboard_result, get, inventory_hosts,
                                 run_logs, scenario_ca)
 
 GRAFANA_VERSION = os.environ.get("MONITORING_GRAFANA_VERSION", "")
@@ -174,10 +174,10 @@ def test_dashboard_queries_parse_on_a_live_prometheus(prometheus_api, ca):
         dashboard_result(api, auth, ca, where, expr)
 
 
-def test_unit_hardened(host):
+def test_unit_hardened(host, capsys):
     unit = host.check_output("systemctl cat grafana")
     assert "--homepath=/opt/grafana/current" in unit and "--config=/etc/grafana/grafana.ini" in unit
-    assert exposure(host, "grafana.service") <= 2.0
+    assert_hardened(host, "grafana.service", capsys)
 
 
 def test_secrets_absent_from_logs(hostvars):
@@ -226,6 +226,6 @@ def test_every_dashboard_present(grafana, ca, admin):
 
 
 @needs_grafana
-def test_service_exposure(host):
+def test_service_exposure(host, capsys):
     assert host.service("grafana").is_running
-    assert exposure(host, "grafana.service") <= 2.0
+    assert_hardened(host, "grafana.service", capsys)

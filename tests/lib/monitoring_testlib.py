@@ -59,6 +59,14 @@ def exposure(host, unit):
     return float(match.group(1))
 
 
+def assert_hardened(host, unit, capsys, limit=2.0):
+    """Exposure of `unit` at most `limit`; the score is printed past pytest's capture for the report."""
+    score = exposure(host, unit)
+    with capsys.disabled():
+        print(f"\nexposure {unit} on {host.backend.get_hostname()}: {score}")
+    assert score <= limit, f"{unit} exposure {score} > {limit}"
+
+
 def run_logs():
     """Everything the scenario's Ansible runs printed so far (files named by the runner)."""
     paths = [p for p in os.environ.get("MONITORING_RUN_LOGS", "").split(":") if p]

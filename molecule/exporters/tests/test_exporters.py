@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from monitoring_testlib import (SERVICES, container_ip, exposure, get, hostvars, inventory_hosts, queries_without_data,  # noqa: F401
+from monitoring_testlib import (SERVICES, assert_hardened, container_ip, get, hostvars, inventory_hosts, queries_without_data,  # noqa: F401
                                 run_logs, scenario_ca, wait_for)
 
 testinfra_hosts = inventory_hosts("deb13")
@@ -166,7 +166,4 @@ def test_a_stopped_postgresql_raises_postgres_down(host, prometheus):
 @pytest.mark.parametrize(("name", "unit"), [("deb13", "node_exporter"), ("deb13", "redis_exporter"),
                                             ("deb13", "postgres_exporter"), ("deb12", "blackbox_exporter")])
 def test_exporter_units_are_hardened(host, name, unit, capsys):
-    score = exposure(host.get_host(f"docker://{name}"), f"{unit}.service")
-    with capsys.disabled():
-        print(f"\nexposure {unit}.service on {name}: {score}")
-    assert score <= 2.0
+    assert_hardened(host.get_host(f"docker://{name}"), f"{unit}.service", capsys)

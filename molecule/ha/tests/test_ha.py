@@ -5,7 +5,7 @@ import time
 
 import pytest
 import yaml
-from monitoring_testlib import container_ip, exposure, get, inventory_hosts, queries_without_data, run_logs, scenario_ca, sink_requests, wait_for
+from monitoring_testlib import assert_hardened, container_ip, get, inventory_hosts, queries_without_data, run_logs, scenario_ca, sink_requests, wait_for
 
 testinfra_hosts = inventory_hosts("ha-central")
 CA = scenario_ca()
@@ -141,7 +141,4 @@ def test_with_a_prometheus_and_an_alertmanager_down_a_new_alert_arrives_once(hos
 
 
 def test_central_store_unit_is_hardened(host, capsys):
-    score = exposure(host, "victoriametrics.service")
-    with capsys.disabled():
-        print(f"\nexposure victoriametrics.service on {host.backend.host}: {score}")
-    assert score <= 2.0
+    assert_hardened(host, "victoriametrics.service", capsys)

@@ -2,7 +2,7 @@
 import uuid
 
 import pytest
-from monitoring_testlib import container_ip, exposure, inventory_hosts, post_alert, sink_requests, wait_for
+from monitoring_testlib import assert_hardened, container_ip, inventory_hosts, post_alert, sink_requests, wait_for
 
 testinfra_hosts = inventory_hosts("alertmanager")
 
@@ -12,13 +12,11 @@ def sink():
     return f"http://{container_ip('deb13')}:8080"
 
 
-def test_service_hardened(host):
+def test_service_hardened(host, capsys):
     assert host.service("alertmanager").is_running
     assert host.service("alertmanager").is_enabled
     assert host.process.get(comm="alertmanager").user == "alertmanager"
-    score = exposure(host, "alertmanager.service")
-    print(f"exposure alertmanager.service on {host.backend.host}: {score}")
-    assert score <= 2.0
+    assert_hardened(host, "alertmanager.service", capsys)
 
 
 def test_single_instance_has_no_cluster(host):

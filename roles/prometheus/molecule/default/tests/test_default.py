@@ -3,7 +3,7 @@ import os
 import time
 
 import pytest
-from monitoring_testlib import container_ip, exposure, get, inventory_hosts, prometheus_targets, wait_for
+from monitoring_testlib import assert_hardened, container_ip, get, inventory_hosts, prometheus_targets, wait_for
 
 testinfra_hosts = inventory_hosts("prometheus")
 
@@ -13,13 +13,11 @@ def api(host):
     return f"http://{container_ip(host.backend.host)}:9090/api/v1"
 
 
-def test_service_runs_hardened(host):
+def test_service_runs_hardened(host, capsys):
     assert host.service("prometheus").is_running
     assert host.service("prometheus").is_enabled
     assert host.process.get(comm="prometheus").user == "prometheus"
-    score = exposure(host, "prometheus.service")
-    print(f"exposure prometheus.service on {host.backend.host}: {score}")
-    assert score <= 2.0
+    assert_hardened(host, "prometheus.service", capsys)
 
 
 def test_every_target_up(api):
