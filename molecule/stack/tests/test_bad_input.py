@@ -45,6 +45,8 @@ CASES = [
     ("listen-no-port", "node_exporter", {"node_exporter_listen_addresses": ["localhost"]}, "is not host:port"),
     ("listen-port-range", "node_exporter", {"node_exporter_listen_addresses": ["0.0.0.0:99999"]}, "port from 1 to 65535"),
     ("listen-empty", "node_exporter", {"node_exporter_listen_addresses": []}, "node_exporter_listen_addresses is empty"),
+    ("reboot-interval", "node_exporter", {"node_exporter_reboot_required_interval": "five minutes"},
+     "node_exporter_reboot_required_interval 'five minutes' is not a systemd time span"),
     ("unknown-collector", "node_exporter", {"node_exporter_collectors": {"bogus": True}}, "unknown collector(s) bogus"),
     ("unknown-disabled-collector", "node_exporter", {"node_exporter_collectors_disabled": ["nope"]}, "unknown collector(s) nope"),
     ("collectors-wrong-type", "node_exporter", {"node_exporter_collectors": "systemd"}, "node_exporter_collectors"),

@@ -123,7 +123,7 @@ def monitoring_systemd_unit(spec):
     """A hardened unit (or, with spec.dropin_for, a drop-in hardening a packaged unit).
 
     spec: name, description, documentation, user, group, exec, args, reloadable, environment ({name: value}),
-    read_write_paths, hardening_base, hardening, dropin_for.
+    read_write_paths, hardening_base, hardening, dropin_for, wants (units started with it, e.g. its timers).
     """
     for key in ("description", "documentation", "exec", "user", "group"):
         if _CONTROL.search(str(spec.get(key) or "")):
@@ -142,11 +142,37 @@ def monitoring_systemd_unit(spec):
                 + ("ExecReload=\n" + reload if reload else "") + environment + hardening)
     exec_start = spec["exec"] + "".join(f" \\\n    {monitoring_systemd_quote(arg)}" for arg in spec.get("args") or [])
     documentation = f"Documentation={spec['documentation']}\n" if spec.get("documentation") else ""
+    wants = " ".join(["network-online.target"] + [monitoring_systemd_quote(unit) for unit in spec.get("wants") or []])
     return (f"{MANAGED}[Unit]\nDescription={spec['description']}\n{documentation}"
-            "Wants=network-online.target\nAfter=network-online.target\n\n"
+            f"Wants={wants}\nAfter=network-online.target\n\n"
             f"[Service]\nType=simple\nUser={spec['user']}\nGroup={spec['group']}\nExecStart={exec_start}\n{reload}{environment}"
             "Restart=on-failure\nRestartSec=5s\nTimeoutStopSec=120s\nLimitNOFILE=65536\n\n"
             f"{hardening}\n[Install]\nWantedBy=multi-user.target\n")
+
+
+def monitoring_timer_units(spec):
+    """A periodic job as a hardened oneshot service and its timer: {"service": content, "timer": content}.
+
+    spec: name, description, exec, args, interval (systemd time span between runs; the first run comes 15 s
+    after the timer starts), part_of (the component it belongs to: its unit starts the timer through Wants=,
+    so boot and every restart of the component start it), read_write_paths, hardening_base, hardening.
+    Runs as root inside the sandbox: it may write only read_write_paths and has no network.
+    """
+    name = spec["name"]
+    for key in ("description", "exec", "interval", "part_of"):
+        if _CONTROL.search(str(spec.get(key) or "")):
+            raise AnsibleFilterError(f"{name}: the timer's {key} contains a line break or control character")
+    # A writer needs neither the network nor any capability; its files must stay readable by the component.
+    own = {"PrivateNetwork": "yes", "IPAddressDeny": "any", "RestrictAddressFamilies": "AF_UNIX", "UMask": "0022"}
+    hardening = monitoring_unit_hardening(name, spec.get("read_write_paths"), dict(spec.get("hardening_base") or {}, **own),
+                                          spec.get("hardening"))
+    exec_start = spec["exec"] + "".join(f" {monitoring_systemd_quote(arg)}" for arg in spec.get("args") or [])
+    service = (f"{MANAGED}[Unit]\nDescription={spec['description']}\n\n"
+               f"[Service]\nType=oneshot\nExecStart={exec_start}\nTimeoutStartSec=60s\n\n{hardening}")
+    timer = (f"{MANAGED}[Unit]\nDescription={spec['description']} (every {spec['interval']})\n"
+             f"PartOf={spec['part_of']}.service\n\n"
+             f"[Timer]\nOnActiveSec=15s\nOnUnitActiveSec={spec['interval']}\nAccuracySec=10s\n")
+    return {"service": service, "timer": timer}
 
 
 _ENV_SPECIAL = re.compile(r'[\\"`$]')
@@ -600,6 +626,7 @@ class FilterModule:
             "monitoring_placeholders": monitoring_placeholders,
             "monitoring_port_conflicts": monitoring_port_conflicts,
             "monitoring_systemd_unit": monitoring_systemd_unit,
+            "monitoring_timer_units": monitoring_timer_units,
             "monitoring_deploy_plan": monitoring_deploy_plan,
             "monitoring_release_archive": monitoring_release_archive,
             "monitoring_release_digest": monitoring_release_digest,

@@ -70,6 +70,7 @@ options:
       mode: {description: Octal mode such as "0640"; unset leaves it alone (new paths get 0644 / 0755)., type: str}
       validate: {description: Command checking the new file before it is moved into place; %s is its path., type: str}
       verify_unit: {description: Check the new systemd unit with systemd-analyze verify before it is moved into place., type: bool, default: false}
+      stop_unit: {description: "With state absent: stop this systemd unit before the path goes (a timer switched off), best effort.", type: str}
       diff: {description: Show the content in diffs (false for files that hold hashes or secrets)., type: bool, default: true}
       triggers:
         description: Names returned in RV(triggers) when this entry changes (restart, reload, daemon-reload, ...).
@@ -554,11 +555,13 @@ class Applier:
         sync_dir(os.path.dirname(path))
         self.undo.append(undo)
 
-    def apply_absent(self, path, triggers):
+    def apply_absent(self, path, triggers, stop_unit=None):
         if not os.path.lexists(path):
             return
         self.note(path, "removed", triggers, "present", "absent")
         if not self.check_mode:
+            if stop_unit:  # a running unit outlives its file: systemd keeps it loaded until it is stopped
+                self.run(["systemctl", "stop", stop_unit])
             self.remember(path)
             undo = self.backup(path)
             self.remove(path)
@@ -764,7 +767,7 @@ class Applier:
 
     def _apply(self, account, entries, prune, check_command, versions, service, health, release, unpack):
         appliers = {"directory": self.apply_directory, "file": self.apply_file, "link": self.apply_link,
-                    "absent": lambda entry, path, triggers: self.apply_absent(path, triggers)}
+                    "absent": lambda entry, path, triggers: self.apply_absent(path, triggers, entry.get("stop_unit"))}
         if release and not self.check_mode and not os.path.exists(release):
             if not (unpack and unpack.get("sha256")):
                 if unpack:
@@ -823,7 +826,7 @@ ENTRY_OPTIONS = dict(
     state=dict(type="str", default="file", choices=["file", "directory", "link", "absent"]),
     content=dict(type="str"), src=dict(type="str"), owner=dict(type="str"), group=dict(type="str"),
     mode=dict(type="str"), validate=dict(type="str"), diff=dict(type="bool", default=True),
-    verify_unit=dict(type="bool", default=False),
+    verify_unit=dict(type="bool", default=False), stop_unit=dict(type="str"),
     triggers=dict(type="list", elements="str", default=[]),
 )
 # The options a plan (monitoring_deploy_plan) may carry; given alone or inside O(plan).
