@@ -126,3 +126,16 @@ def test_grafana_provisioning_keeps_a_literal_dollar():
     assert datasources[0]["url"] == "http://x/$__env{NO}" and datasources[1] == {"name": "L"}
     assert grafana_escape([{"receivers": [{"settings": {"message": "{{ $labels.instance }}"}}]}]) == [
         {"receivers": [{"settings": {"message": "{{ $$labels.instance }}"}}]}]
+
+
+@pytest.mark.parametrize("setting", [{"version": "1.0.0\n"}, {"listen_addresses": ["0.0.0.0:9100\n"]}])
+def test_a_trailing_line_break_is_no_valid_value(setting):
+    # "$" in a Python pattern also matches before a final line break: the checks anchor with \Z.
+    assert problems(**setting)
+
+
+def test_a_trailing_line_break_in_a_job_or_route_is_refused():
+    from alertmanager import alertmanager_route_problems
+    assert prometheus_job_problems([{"name": "app\n", "targets": ["h1:1"]}], {})
+    assert prometheus_job_problems([{"name": "app", "targets": ["h1:1"], "scrape_interval": "15s\n"}], {})
+    assert alertmanager_route_problems({"receiver": "r", "group_wait": "30s\n"})

@@ -76,7 +76,7 @@ def test_switched_off_the_timer_is_stopped_and_everything_it_wrote_goes():
 
 
 @pytest.mark.parametrize("interval, ok", [("5min", True), ("1h 30min", True), ("90", True), ("five minutes", False),
-                                          ("5min\nOnCalendar=*", False), ("", False)])
+                                          ("5min\nOnCalendar=*", False), ("5min\n", False), ("", False)])
 def test_the_interval_is_a_time_span(interval, ok):
     found = node_exporter_problems({"listen_addresses": [":9100"], "collectors": {}, "disabled": [],
                                     "reboot_required_interval": interval}, [])

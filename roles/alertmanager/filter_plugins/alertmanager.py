@@ -1,7 +1,7 @@
 """The alertmanager role's logic: input checks the argument spec cannot express, and what the deploy writes."""
 import re
 
-_DURATION = re.compile(r"^(\d+(y|w|d|h|m|s|ms))+$")
+_DURATION = re.compile(r"^(\d+(y|w|d|h|m|s|ms))+\Z")
 ROUTE_DURATIONS = ("group_wait", "group_interval", "repeat_interval")
 WATCHDOG_NULL = "watchdog-null"
 # The seeds' Slack message: each alert's summary and description.

@@ -113,7 +113,7 @@ def _environment(name, what, variables):
     """(name, value) pairs, sorted; a key that is no variable name or a value with a line break is an error."""
     pairs = sorted((variables or {}).items())
     for key, value in pairs:
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", str(key)) or _CONTROL.search(str(value)):
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*\Z", str(key)) or _CONTROL.search(str(value)):
             raise AnsibleFilterError(f"{name}: {what} {key!r} needs a variable name and a value without "
                                      "line breaks or control characters")
     return pairs
@@ -188,8 +188,8 @@ def monitoring_environment_file(name, variables):
     return "".join(line + "\n" for line in lines)
 
 
-_VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$")
-_LISTEN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[0-9A-Za-z.-]*):(\d{1,5})$")
+_VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?\Z")
+_LISTEN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[0-9A-Za-z.-]*):(\d{1,5})\Z")
 
 
 def _truthy(value):

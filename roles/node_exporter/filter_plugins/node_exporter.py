@@ -63,7 +63,7 @@ class FilterModule:
                 "node_exporter_reboot_required_files": node_exporter_reboot_required_files}
 
 
-_TIME_SPAN = re.compile(r"^\d+(ms|s|sec|min|m|h|d|w)?( ?\d+(ms|s|sec|min|m|h|d|w))*$")
+_TIME_SPAN = re.compile(r"^\d+(ms|s|sec|min|m|h|d|w)?( ?\d+(ms|s|sec|min|m|h|d|w))*\Z")
 
 
 def node_exporter_problems(settings, known):

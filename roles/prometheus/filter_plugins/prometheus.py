@@ -11,8 +11,8 @@ from monitoring_common import monitoring_endpoints  # noqa: E402
 JOB_KEYS = ("name", "targets", "group", "port", "metrics_path", "scheme", "scrape_interval", "scrape_timeout",
             "basic_auth", "bearer_token", "tls_config", "labels", "relabel_configs", "metric_relabel_configs",
             "honor_labels", "params", "profile")
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-_DURATION = re.compile(r"^(\d+(y|w|d|h|m|s|ms))+$")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+\Z")
+_DURATION = re.compile(r"^(\d+(y|w|d|h|m|s|ms))+\Z")
 
 
 def _entries(variable, entries, shape, keys, problems):
@@ -38,7 +38,7 @@ def prometheus_job_problems(jobs, groups):
         if not job.get("targets") and "group" not in job:
             wrong.append("needs targets (list of host:port) or group + port (an inventory group with hosts)")
         if "group" in job:
-            if not re.match(r"^\d+$", str(job.get("port", ""))):
+            if not re.match(r"^\d+\Z", str(job.get("port", ""))):
                 wrong.append("group needs a port")
             if not (groups or {}).get(job["group"]):
                 wrong.append(f"inventory group {job['group']} has no hosts")

@@ -13,9 +13,9 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DUMPER = yaml.SafeDumper  # not libyaml's: its line wrapping differs, and the files must not depend on the controller
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_METRIC = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+\Z")
+_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_METRIC = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*\Z")
 PROFILE_KEYS = ("requests", "duration", "duration_unit", "route_label", "status_label")
 UNITS = {"s": 1, "ms": 1000}
 # The metric and label names of the applications in the seeds, per instrumentation library.
