@@ -119,15 +119,20 @@ def _environment(name, what, variables):
     return pairs
 
 
+def _refuse_line_breaks(spec, what, keys):
+    """A unit line a value could split (a line break starts a new directive) is an error naming the key."""
+    for key in keys:
+        if _CONTROL.search(str(spec.get(key) or "")):
+            raise AnsibleFilterError(f"{spec['name']}: {what} {key} contains a line break or control character")
+
+
 def monitoring_systemd_unit(spec):
     """A hardened unit (or, with spec.dropin_for, a drop-in hardening a packaged unit).
 
     spec: name, description, documentation, user, group, exec, args, reloadable, environment ({name: value}),
     read_write_paths, hardening_base, hardening, dropin_for, wants (units started with it, e.g. its timers).
     """
-    for key in ("description", "documentation", "exec", "user", "group"):
-        if _CONTROL.search(str(spec.get(key) or "")):
-            raise AnsibleFilterError(f"{spec['name']}: the unit's {key} contains a line break or control character")
+    _refuse_line_breaks(spec, "the unit's", ("description", "documentation", "exec", "user", "group"))
     hardening = monitoring_unit_hardening(spec["name"], spec.get("read_write_paths"), spec.get("hardening_base"),
                                           spec.get("hardening"))
     reload = "ExecReload=/bin/kill -HUP $MAINPID\n" if spec.get("reloadable") else ""
@@ -159,9 +164,7 @@ def monitoring_timer_units(spec):
     Runs as root inside the sandbox: it may write only read_write_paths and has no network.
     """
     name = spec["name"]
-    for key in ("description", "exec", "interval", "part_of"):
-        if _CONTROL.search(str(spec.get(key) or "")):
-            raise AnsibleFilterError(f"{name}: the timer's {key} contains a line break or control character")
+    _refuse_line_breaks(spec, "the timer's", ("description", "exec", "interval", "part_of"))
     # A writer needs neither the network nor any capability; its files must stay readable by the component.
     own = {"PrivateNetwork": "yes", "IPAddressDeny": "any", "RestrictAddressFamilies": "AF_UNIX", "UMask": "0022"}
     hardening = monitoring_unit_hardening(name, spec.get("read_write_paths"), dict(spec.get("hardening_base") or {}, **own),
