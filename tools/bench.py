@@ -33,9 +33,9 @@ SECURE_VARS = """\
 monitoring_tls_enabled: true
 monitoring_pki_enabled: true
 monitoring_pki_dir: "{{ inventory_dir }}/pki"
-monitoring_tls_cert_file: "{{ monitoring_pki_dir }}/{{ inventory_hostname }}.crt"
-monitoring_tls_key_file: "{{ monitoring_pki_dir }}/{{ inventory_hostname }}.key"
-monitoring_tls_ca_file: "{{ monitoring_pki_dir }}/ca.crt"
+monitoring_tls_cert_file: "{{ monitoring_pki_dir }}/hosts/{{ inventory_hostname }}.crt"
+monitoring_tls_key_file: "{{ monitoring_pki_dir }}/hosts/{{ inventory_hostname }}.key"
+monitoring_tls_ca_file: "{{ monitoring_pki_dir }}/ca-bundle.crt"
 monitoring_basic_auth_users: {prometheus: Bench-scrape-pw-4c1e}
 """
 RECAP = re.compile(r"^\S+\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)

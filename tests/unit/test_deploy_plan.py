@@ -94,6 +94,9 @@ def test_secret_environment_is_a_root_only_file_the_unit_reads():
         "/etc/systemd/system/app.service"]["content"]
     with pytest.raises(Exception, match="secret environment 'PW'"):
         monitoring_deploy_plan(inputs(secret_environment={"PW": "line\nbreak"}))
+    # Without secret variables (the Redis password removed) the file leaves the host, with a restart.
+    gone = {e["path"]: e for e in monitoring_deploy_plan(inputs())["secret_entries"]}["/etc/app/environment"]
+    assert (gone["state"], gone["triggers"]) == ("absent", ["restart"])
 
 
 def test_health_spec_for_ipv6_and_a_named_host():

@@ -123,9 +123,27 @@ def test_every_client_gets_the_route_prefix():
     assert [e["path"] for e in F.monitoring_endpoints(["g1", "g2"], hostvars, "grafana", 3000, "x")] == ["/grafana", ""]
 
 
-def test_pki_hosts_from_the_facts_and_the_inventory():
+def test_pki_hosts_from_the_inventory_and_the_hosts_own_addresses():
     hostvars = {"n1": {"ansible_facts": {"hostname": "n1", "fqdn": "n1.example.com",
                                          "all_ipv4_addresses": ["10.0.0.1", "127.0.0.1"]},
-                       "monitoring_tls_extra_sans": ["DNS:metrics.example.com"]}}
-    assert F.monitoring_pki_hosts(["n1"], hostvars) == [{"name": "n1", "sans": [
-        "DNS:n1", "DNS:localhost", "IP:127.0.0.1", "DNS:n1.example.com", "IP:10.0.0.1", "DNS:metrics.example.com"]}]
+                       "monitoring_scrape_address": "n1.lan", "monitoring_tls_extra_sans": ["DNS:metrics.example.com"]}}
+    assert F.monitoring_pki_hosts(["n1"], hostvars, ["n1"]) == [{"name": "n1", "sans": [
+        "DNS:n1", "DNS:n1.lan", "DNS:localhost", "IP:127.0.0.1", "DNS:metrics.example.com", "IP:10.0.0.1"]}]
+
+
+def test_a_host_whose_facts_claim_another_hosts_name_and_address_gets_neither():
+    """Root on a monitored host renames it to an Alertmanager and adds that host's address: its certificate names
+    neither, whether or not the other host is in the play (--limit), and the other host keeps both."""
+    victim = {"ansible_host": "192.0.2.10", "ansible_facts": {"all_ipv4_addresses": ["192.0.2.10"]}}
+    evil = {"ansible_facts": {"hostname": "am1", "fqdn": "am1.example.com",
+                              "all_ipv4_addresses": ["192.0.2.66", "192.0.2.10", "192.0.2.11"]},
+            "monitoring_tls_extra_sans": ["DNS:am1"]}
+    shared = {"ansible_facts": {"all_ipv4_addresses": ["192.0.2.11"]}}
+    hostvars = {"am1": victim, "evil": evil, "other": shared}
+    certs = {h["name"]: h["sans"] for h in F.monitoring_pki_hosts(["am1", "evil", "other"], hostvars, list(hostvars))}
+    assert certs["evil"] == ["DNS:evil", "DNS:localhost", "IP:127.0.0.1", "IP:192.0.2.66"]
+    assert "IP:192.0.2.10" in certs["am1"] and "DNS:am1" in certs["am1"]
+    assert "IP:192.0.2.11" not in certs["other"]  # two hosts' facts claim it: it is nobody's
+    limited = {"am1": {"ansible_host": "192.0.2.10"}, "evil": evil, "other": {}}
+    assert F.monitoring_pki_hosts(["evil"], limited, list(limited))[0]["sans"] == \
+        ["DNS:evil", "DNS:localhost", "IP:127.0.0.1", "IP:192.0.2.66", "IP:192.0.2.11"]

@@ -1,5 +1,6 @@
 """The shared module that applies a component's files in one pass, run against a temporary directory."""
 import io
+import json
 import os
 import subprocess
 import tarfile
@@ -49,6 +50,21 @@ def test_check_mode_reports_without_writing(tmp_path):
 def test_hidden_diff(tmp_path):
     applier, _ = apply(entries=[{"path": str(tmp_path / "secret"), "content": "hunter2", "diff": False}])
     assert "hunter2" not in str(applier.diffs)
+
+
+def test_a_file_that_stops_being_a_secret_never_shows_its_old_content(tmp_path):
+    """A config with an inline secret (e.g. a sigv4 key) that is then removed: --diff shows the new side only."""
+    from monitoring_files import run as run_module
+    conf, previous = str(tmp_path / "alertmanager.yml"), str(tmp_path / "state/previous/alertmanager")
+    secret = {"secret_entries": [{"path": conf, "content": "secret_key: AKIA-s3cr3t\n"}], "previous": previous}
+    assert "AKIA-s3cr3t" not in str(run_module(secret, False, True, run))
+    plain = run_module({"entries": [{"path": conf, "content": "region: eu\n"}], "previous": previous}, True, True, run)
+    assert plain["changed"] and "AKIA-s3cr3t" not in str(plain) and "region: eu" in str(plain["diff"])
+    plain = run_module({"entries": [{"path": conf, "content": "region: eu\n"}], "previous": previous}, False, True, run)
+    assert plain["changed"] and "AKIA-s3cr3t" not in str(plain)
+    # From now on the file is an ordinary one: its next change shows both sides.
+    again = run_module({"entries": [{"path": conf, "content": "region: us\n"}], "previous": previous}, False, True, run)
+    assert "region: eu" in str(again["diff"]) and "AKIA" not in open(previous + ".secret-paths.json").read()
 
 
 def test_mode_change_alone_is_a_change(tmp_path):
@@ -395,7 +411,8 @@ def test_the_previous_state_is_kept_and_put_back(tmp_path, monkeypatch):
     """What a run replaced (files, links, pruned files) comes back, with a restart and the old health check."""
     import monitoring_files
     checked = []
-    monkeypatch.setattr(monitoring_files, "check_health", lambda spec: (checked.append(spec["url"]) or (True, "ok", 200, 1)))
+    monkeypatch.setattr(monitoring_files, "check_health",
+                        lambda spec: (checked.append((spec["url"], spec.get("password"))) or (True, "ok", 200, 1)))
     commands = []
 
     def run_command(argv):
@@ -408,16 +425,24 @@ def test_the_previous_state_is_kept_and_put_back(tmp_path, monkeypatch):
     entries = lambda content, target: [{"path": str(conf), "content": content, "mode": "0640"},  # noqa: E731
                                        {"path": str(link), "state": "link", "src": target}]
     Applier(run_command).apply(entries=entries("port: 9090\n", "/opt/app/1.0"), previous=previous,
-                               health={"url": "http://old/"})
+                               health={"url": "http://old/", "user": "health", "password": "He'al\\th-pw"})
     Applier(run_command).apply(entries=entries("port: 9091\n", "/opt/app/2.0"), prune=[{"path": str(rules)}],
-                               previous=previous, health={"url": "http://new/"})
+                               previous=previous, health={"url": "http://new/", "user": "health", "password": "He'al\\th-pw"})
+    # No password at rest: neither the kept health check nor anything else under the state directory holds it.
+    kept = [p.read_bytes() for p in (tmp_path / "state").rglob("*") if p.is_file()]
+    assert kept and not [k for k in kept if b"al\\th-pw" in k or b"He'al" in k]
+    older = tmp_path / "state/previous/app.health.json"  # as an earlier release wrote it
+    older.write_text(json.dumps({"url": "http://new/", "user": "health", "password": "He'al\\th-pw"}))
+    Applier(run_command).apply(entries=entries("port: 9091\n", "/opt/app/2.0"), previous=previous,
+                               health={"url": "http://new/", "user": "health", "password": "He'al\\th-pw"})
+    assert "password" not in json.loads(older.read_text())
     assert conf.read_text() == "port: 9091\n" and not (rules / "old.yml").exists()
     assert oct(os.stat(previous).st_mode & 0o777) == "0o700"
-    result = Applier(run_command).restore({"dir": previous, "service": "app"})
+    result = Applier(run_command).restore({"dir": previous, "service": "app", "password": "He'al\\th-pw"})
     assert result["healthy"] and "healthy again" in result["msg"]
     assert conf.read_text() == "port: 9090\n" and oct(conf.stat().st_mode & 0o777) == "0o640"
     assert os.readlink(link) == "/opt/app/1.0" and (rules / "old.yml").read_text() == "old rule\n"
-    assert ["systemctl", "restart", "app"] in commands and checked[-1] == "http://old/"
+    assert ["systemctl", "restart", "app"] in commands and checked[-1] == ("http://old/", "He'al\\th-pw")
     assert not os.path.exists(previous)
     assert Applier(run_command).restore({"dir": previous, "service": "app"})["restored"] == []
 

@@ -98,3 +98,18 @@ def test_values_from_variables_arrive_as_plain_yaml():
                                   "rules": [{"record": Tagged("r"), "expr": Tagged("up")}]}]}
     out = prometheus_render_rules({"mine": source})
     assert out["problems"] == [] and yaml.safe_load(out["files"]["mine"])["groups"][0]["limit"] == 3
+
+
+def test_yaml_aliases_are_refused_before_they_expand():
+    """458 bytes of nested aliases rendered to 25 MB (825 MiB of controller memory); one level more is ten times
+    that. The file is refused by name, in well under a second, and nothing of it is rendered."""
+    import time
+    levels = ["a: &a [\"{{ x }}\", \"{{ x }}\", \"{{ x }}\", \"{{ x }}\", \"{{ x }}\", \"{{ x }}\", \"{{ x }}\", \"{{ x }}\"]"]
+    for n in range(1, 9):
+        levels.append(f"{'abcdefghij'[n]}: &{'abcdefghij'[n]} [{', '.join(['*' + 'abcdefghij'[n - 1]] * 8)}]")
+    bomb = "thresholds: {x: 1}\n" + "\n".join(levels) + "\ngroups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n" \
+        "        labels: *i\n"
+    start = time.monotonic()
+    result = prometheus_render_rules({"bomb.yml": bomb})
+    assert time.monotonic() - start < 1
+    assert result["files"] == {} and result["problems"] == ["rule file bomb.yml uses YAML aliases (*name); write each rule out in full"]

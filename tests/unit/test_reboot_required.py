@@ -34,6 +34,15 @@ def test_the_script_writes_the_value_whole(tmp_path, flagged):
     assert sorted(os.listdir(tmp_path)) == sorted(["reboot-required", "reboot_required.prom"] + (["reboot-required.flag"] if flagged else []))
 
 
+def test_the_writer_may_write_a_directory_another_user_owns():
+    """Root without capabilities cannot write a 0755 directory of another user: the metric would stop silently."""
+    service = monitoring_timer_units(dict(UNITS, capabilities=["CAP_DAC_OVERRIDE"]))["service"].splitlines()
+    assert "CapabilityBoundingSet=CAP_DAC_OVERRIDE" in service and "CapabilityBoundingSet=" not in service
+    assert "node_exporter_reboot_required_unit, 'part_of': 'node_exporter'" in \
+        (ROOT / "roles/node_exporter/vars/main.yml").read_text() and "'capabilities': ['CAP_DAC_OVERRIDE']" in \
+        (ROOT / "roles/node_exporter/vars/main.yml").read_text()
+
+
 def test_units_sandbox_the_writer_and_tie_the_timer_to_node_exporter():
     units = monitoring_timer_units(UNITS)
     service = units["service"].splitlines()
@@ -76,7 +85,8 @@ def test_switched_off_the_timer_is_stopped_and_everything_it_wrote_goes():
 
 
 @pytest.mark.parametrize("interval, ok", [("5min", True), ("1h 30min", True), ("90", True), ("five minutes", False),
-                                          ("5min\nOnCalendar=*", False), ("5min\n", False), ("", False)])
+                                          ("5min\nOnCalendar=*", False), ("5min\n", False), ("", False),
+                                          ("0", False), ("0s 0min", False), ("10s", True)])
 def test_the_interval_is_a_time_span(interval, ok):
     found = node_exporter_problems({"listen_addresses": [":9100"], "collectors": {}, "disabled": [],
                                     "reboot_required_interval": interval}, [])

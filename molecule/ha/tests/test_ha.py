@@ -1,9 +1,11 @@
 """An HA pair of Prometheus, an Alertmanager cluster of three and the central VictoriaMetrics: every target scraped
 twice, each alert delivered once although both replicas send it, the central store deduplicating the replicas,
 and delivery going on with one Prometheus and one Alertmanager stopped."""
+import os
 import time
 
 import pytest
+import requests
 import yaml
 from monitoring_testlib import assert_hardened, container_ip, get, inventory_hosts, queries_without_data, run_logs, scenario_ca, sink_requests, wait_for
 
@@ -63,6 +65,18 @@ def test_an_alert_both_replicas_send_is_delivered_once():
 
 def test_central_store_needs_tls_and_credentials():
     assert get(f"{central()}/api/v1/query", ca=CA, params={"query": "up"}).status_code == 401
+
+
+def test_central_store_admin_endpoints_need_their_own_key():
+    """The scrape user (on every exporter host) may not delete series or take snapshots: those take the admin key."""
+    key_file = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "pki/secrets/victoriametrics-admin-ha-central")
+    key = open(key_file).read().strip()
+    assert len(key) >= 32 and oct(os.stat(key_file).st_mode & 0o777) == "0o600"
+    delete = f"{central()}/api/v1/admin/tsdb/delete_series"
+    match = {"match[]": 'no_such_series_for_the_test{job="none"}'}
+    assert requests.post(delete, params=match, auth=AUTH, verify=CA, timeout=10).status_code == 401
+    assert requests.get(f"{central()}/snapshot/create", auth=AUTH, verify=CA, timeout=10).status_code == 401
+    assert requests.post(delete, params=dict(match, authKey=key), verify=CA, timeout=10).status_code == 204
 
 
 def test_central_store_holds_both_replicas_deduplicated():

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 import yaml
-from monitoring_testlib import prometheus_targets, run_logs, scenario_ca
+from monitoring_testlib import changed_hosts, prometheus_targets, run_logs, run_playbook, scenario_ca
 
 testinfra_hosts = []  # the inventory now connects as deploy; the checks below read the hosts through Docker
 HOSTS = {"ssh-monitor": "172.30.77.11", "ssh-node": "172.30.77.12"}
@@ -60,3 +60,26 @@ def test_no_secret_in_the_output(vault):
     assert "Apply the files of" in text
     for key, secret in vault.items():
         assert str(secret) not in text, key
+
+
+def test_no_secret_reaches_the_journal_on_the_path_without_pipelining(vault):
+    """Without pipelining the shared modules run through AnsiballZ, whose AnsibleModule logs its arguments to the
+    journal unless the module is no_log: the plan carries the TLS key (PEM) and the scrape password (with \\ and ')."""
+    site = os.path.join(os.environ["MONITORING_ROOT"], "molecule/ssh/converge.yml")
+    scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
+    since = on_host("ssh-node", "date +@%s").stdout.strip()
+    code, output = run_playbook(site, "--limit", "ssh-node", "-e", "ansible_pipelining=false",
+                                "--vault-password-file", f"{scenario}/vault-password")
+    assert code == 0, output[-3000:]
+    assert changed_hosts(output) == []
+    journal = on_host("ssh-node", f"journalctl --no-pager -o cat --since {since}").stdout
+    # The path without pipelining ran: sudo started the module from its AnsiballZ file.
+    assert "AnsiballZ_monitoring_files.py" in on_host("ssh-node", f"journalctl --no-pager --since {since} _COMM=sudo").stdout
+    key = open(os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "pki/hosts/ssh-node.key")).read()
+    body = "".join(line for line in key.splitlines() if "-----" not in line)
+    flat = journal.replace("\\n", "").replace("\n", "")
+    password = vault["vault_monitoring_scrape_password"]
+    # Either side of the \ and the ': a repr escapes them, so the whole value would not be found.
+    assert not [part for part in (password[:7], password[-8:]) if part in journal]
+    assert body[:40] not in flat and body[-40:] not in flat
+    assert "Invoked with plan=" not in journal

@@ -47,6 +47,8 @@ CASES = [
     ("listen-empty", "node_exporter", {"node_exporter_listen_addresses": []}, "node_exporter_listen_addresses is empty"),
     ("reboot-interval", "node_exporter", {"node_exporter_reboot_required_interval": "five minutes"},
      "node_exporter_reboot_required_interval 'five minutes' is not a systemd time span"),
+    ("reboot-interval-zero", "node_exporter", {"node_exporter_reboot_required_interval": "0"},
+     "node_exporter_reboot_required_interval '0' must be longer than 0"),
     ("unknown-collector", "node_exporter", {"node_exporter_collectors": {"bogus": True}}, "unknown collector(s) bogus"),
     ("unknown-disabled-collector", "node_exporter", {"node_exporter_collectors_disabled": ["nope"]}, "unknown collector(s) nope"),
     ("collectors-wrong-type", "node_exporter", {"node_exporter_collectors": "systemd"}, "node_exporter_collectors"),
@@ -184,7 +186,7 @@ CASES = [
     ("duplicate-dashboard-uid", "grafana", {"grafana_dashboards_dir": os.path.join(FILES, "dashboards")},
      "uid same-uid appears twice (Team/a.json, Team/b.json)"),
     # certificate and key that do not belong together
-    ("cert-key-mismatch", "node_exporter", {"monitoring_tls_cert_file": "{{ monitoring_pki_dir }}/stack-app.crt"},
+    ("cert-key-mismatch", "node_exporter", {"monitoring_tls_cert_file": "{{ monitoring_pki_dir }}/hosts/stack-app.crt"},
      "node_exporter_tls_cert_file and node_exporter_tls_key_file do not belong together"),
     # a fragment whose job clashes with prometheus.yml
     ("fragment-job-clash", "prometheus", {"prometheus_scrape_config_files": [os.path.join(FILES, "fragment.yml")]},

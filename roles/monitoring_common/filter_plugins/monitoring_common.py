@@ -14,6 +14,7 @@ from ansible.plugins.filter.core import to_nice_yaml
 
 # The component registry sits next to this file (stdlib only, shared with tools/lab.py).
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from monitoring_addresses import belongs_to_another, literal_ip, owners  # noqa: E402
 from monitoring_components import COMPONENTS  # noqa: E402
 
 MANAGED = "#\n# Ansible managed\n#\n"
@@ -160,13 +161,15 @@ def monitoring_timer_units(spec):
 
     spec: name, description, exec, args, interval (systemd time span between runs; the first run comes 15 s
     after the timer starts), part_of (the component it belongs to: its unit starts the timer through Wants=,
-    so boot and every restart of the component start it), read_write_paths, hardening_base, hardening.
+    so boot and every restart of the component start it), read_write_paths, capabilities, hardening_base, hardening.
     Runs as root inside the sandbox: it may write only read_write_paths and has no network.
     """
     name = spec["name"]
     _refuse_line_breaks(spec, "the timer's", ("description", "exec", "interval", "part_of"))
-    # A writer needs neither the network nor any capability; its files must stay readable by the component.
-    own = {"PrivateNetwork": "yes", "IPAddressDeny": "any", "RestrictAddressFamilies": "AF_UNIX", "UMask": "0022"}
+    # A writer needs no network and only the capabilities it names (CAP_DAC_OVERRIDE: a directory another user
+    # owns); its files must stay readable by the component.
+    own = {"PrivateNetwork": "yes", "IPAddressDeny": "any", "RestrictAddressFamilies": "AF_UNIX", "UMask": "0022",
+           "CapabilityBoundingSet": " ".join(spec.get("capabilities") or [])}
     hardening = monitoring_unit_hardening(name, spec.get("read_write_paths"), dict(spec.get("hardening_base") or {}, **own),
                                           spec.get("hardening"))
     exec_start = spec["exec"] + "".join(f" {monitoring_systemd_quote(arg)}" for arg in spec.get("args") or [])
@@ -453,7 +456,8 @@ def monitoring_deploy_plan(spec):
         origin = "/".join(health["url"].split("/", 3)[:3])  # scheme://host:port of the health check
         unpack["snapshot"] = {"url": origin + snapshot["path"], "dir": snapshot["dir"]}
     unit = dict(spec["unit"], name=name, user=spec["user"], group=group)
-    secret_env = []
+    # Without secret variables the file goes (a removed Redis password must not stay on the host).
+    secret_env = [{"path": f"{conf}/environment", "state": "absent", "triggers": ["restart"]}]
     if spec.get("secret_environment"):
         unit["environment_file"] = f"{conf}/environment"
         secret_env = [{"path": unit["environment_file"], "owner": "root", "group": "root", "mode": "0600", "diff": False,
@@ -563,17 +567,24 @@ def monitoring_endpoints(members, hostvars, component, port=None, port_var=None,
     return endpoints
 
 
-def monitoring_pki_hosts(members, hostvars):
-    """[{name, sans}] for monitoring_pki: inventory name, localhost, 127.0.0.1, the host name and FQDN, every IPv4
-    address (from the facts) and the host's monitoring_tls_extra_sans, without repeats."""
+def monitoring_pki_hosts(members, hostvars, inventory_hosts=None):
+    """[{name, sans}] for monitoring_pki, from inventory data: the inventory name, localhost, 127.0.0.1,
+    monitoring_scrape_address and monitoring_tls_extra_sans; then the IPv4 addresses the host's facts report (gossip
+    advertises one), except any that belongs to another inventory host (its inventory data, what the controller
+    resolves its names to, or its own facts). A host's facts never put a name into its certificate."""
+    inventory_hosts = list(inventory_hosts if inventory_hosts is not None else hostvars)
+    by_inventory, by_facts = owners(hostvars, inventory_hosts)
     hosts = []
     for host in members or []:
+        given = [str(host), str(_hostvar(hostvars, host, "monitoring_scrape_address", host))]
+        sans = [f"IP:{literal_ip(n)}" if literal_ip(n) else f"DNS:{n}" for n in given]
+        sans += ["DNS:localhost", "IP:127.0.0.1"]
+        sans += [str(s) for s in _hostvar(hostvars, host, "monitoring_tls_extra_sans", []) or []]
         facts = _hostvar(hostvars, host, "ansible_facts", {}) or {}
-        sans = [f"DNS:{host}", "DNS:localhost", "IP:127.0.0.1"]
-        sans += [f"DNS:{name}" for name in (facts.get("hostname"), facts.get("fqdn")) if name]
-        sans += [f"IP:{address}" for address in facts.get("all_ipv4_addresses") or []]
-        sans += list(_hostvar(hostvars, host, "monitoring_tls_extra_sans", []) or [])
-        hosts.append({"name": host, "sans": list(dict.fromkeys(sans))})
+        sans += [f"IP:{a}" for a in (literal_ip(x) for x in facts.get("all_ipv4_addresses") or []) if a]
+        kept = [s for s in dict.fromkeys(sans) if s in ("DNS:localhost", "IP:127.0.0.1") or not belongs_to_another(
+            s[4:].lower() if s.startswith("DNS:") else literal_ip(s[3:]) or s, host, by_inventory, by_facts)]
+        hosts.append({"name": host, "sans": kept})
     return hosts
 
 

@@ -9,7 +9,8 @@ Every entry follows the same conventions, so a client needs nothing else:
   prefix     <name>_route_prefix, else the path of <name>_external_url (Grafana: root_url with serve_from_sub_path)
   metrics    prefix + metrics_path
   web_config true: serves an exporter-toolkit web config at <name>_config_dir (else /etc/<name>)/web-config.yml
-  clients    inventory groups whose hosts connect to it (the firewall opens its port to them only);
+  clients    inventory groups whose hosts connect to it (the firewall opens its port to them only; the blackbox
+             group probes every stack endpoint's certificate, so it is a client of each);
              operators: true opens it to monitoring_firewall_operator_networks too
 Prometheus' inventory jobs, Grafana's datasources and the lab summary read it (monitoring_endpoints takes the
 port from here). Stdlib only: tools/lab.py imports it too.
@@ -18,30 +19,30 @@ port from here). Stdlib only: tools/lab.py imports it too.
 COMPONENTS = {
     "node_exporter": {"group": "node_exporter", "job": "node", "port": 9100, "port_var": "node_exporter_listen_addresses",
                       "metrics_path": "/metrics", "title": "node_exporter", "web_config": True,
-                      "clients": ["prometheus"]},
+                      "clients": ["prometheus", "blackbox"]},
     "prometheus": {"group": "prometheus", "job": "prometheus", "port": 9090, "port_var": "prometheus_listen_address",
                    "metrics_path": "/metrics", "title": "Prometheus", "web_config": True,
-                   "clients": ["prometheus", "grafana"], "operators": True},
+                   "clients": ["prometheus", "grafana", "blackbox"], "operators": True},
     "alertmanager": {"group": "alertmanager", "job": "alertmanager", "port": 9093, "port_var": "alertmanager_listen_address",
                      "metrics_path": "/metrics", "title": "Alertmanager", "web_config": True,
-                     "clients": ["prometheus", "alertmanager", "grafana"], "operators": True},
+                     "clients": ["prometheus", "alertmanager", "grafana", "blackbox"], "operators": True},
     "grafana": {"group": "grafana", "job": "grafana", "port": 3000, "port_var": "grafana_http_port",
                 "metrics_path": "/metrics", "title": "Grafana",
-                "clients": ["prometheus"], "operators": True},
+                "clients": ["prometheus", "blackbox"], "operators": True},
     # Exporters next to the service they watch: one per host of the group.
     "postgres_exporter": {"group": "postgres", "job": "postgres", "port": 9187, "port_var": "postgres_exporter_listen_address",
                           "metrics_path": "/metrics", "title": "postgres_exporter", "web_config": True,
-                          "clients": ["prometheus"]},
+                          "clients": ["prometheus", "blackbox"]},
     "redis_exporter": {"group": "redis", "job": "redis", "port": 9121, "port_var": "redis_exporter_listen_address",
-                       "metrics_path": "/metrics", "title": "redis_exporter", "clients": ["prometheus"]},
+                       "metrics_path": "/metrics", "title": "redis_exporter", "clients": ["prometheus", "blackbox"]},
     # Central long-term store: every Prometheus remote-writes to it, Grafana queries it.
     "victoriametrics": {"group": "central", "job": "victoriametrics", "port": 8428, "port_var": "victoriametrics_listen_address",
-                        "metrics_path": "/metrics", "title": "VictoriaMetrics", "clients": ["prometheus", "grafana"],
+                        "metrics_path": "/metrics", "title": "VictoriaMetrics", "clients": ["prometheus", "grafana", "blackbox"],
                         "operators": True},
     # Probes other endpoints (prometheus_probes); its own metrics are the blackbox job.
     "blackbox_exporter": {"group": "blackbox", "job": "blackbox", "port": 9115, "port_var": "blackbox_exporter_listen_address",
                           "metrics_path": "/metrics", "title": "blackbox_exporter", "web_config": True,
-                          "clients": ["prometheus"]},
+                          "clients": ["prometheus", "blackbox"]},
 }
 
 

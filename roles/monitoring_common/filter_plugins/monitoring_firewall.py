@@ -1,8 +1,12 @@
 """nftables rules of one host: each stack port open only to the hosts that connect to it (monitoring_firewall)."""
+import ipaddress
 import os
 import sys
 
+from ansible.errors import AnsibleFilterError
+
 sys.path.insert(0, os.path.dirname(__file__))
+from monitoring_addresses import controller_addresses  # noqa: E402
 from monitoring_components import COMPONENTS  # noqa: E402
 
 TABLE = "monitoring_stack"
@@ -17,10 +21,36 @@ def _ports(host_vars, entry):
     return sorted({int(str(item).rsplit(":", 1)[-1]) for item in (listen if isinstance(listen, (list, tuple)) else [listen])})
 
 
+def _network(text):
+    try:
+        return str(ipaddress.ip_network(str(text).strip("[]"), strict=False))
+    except ValueError:
+        return None
+
+
+def source_addresses(host, host_vars):
+    """The literal addresses a client host connects from: monitoring_firewall_address (an address, a network or a
+    list of them), else its monitoring_scrape_address or inventory name as the controller resolves it. Written as
+    literals, the table loads at boot before DNS answers; a name the controller cannot resolve is an error here."""
+    given = _value(host_vars, "monitoring_firewall_address", None)
+    if given is None:
+        given = _value(host_vars, "monitoring_scrape_address", host)
+    addresses = []
+    for item in given if isinstance(given, (list, tuple)) else [given]:
+        literal = _network(item)
+        resolved = [literal] if literal else [_network(a) for a in controller_addresses(str(item))]
+        if not resolved:
+            raise AnsibleFilterError(
+                f"monitoring_firewall: the controller cannot resolve {item!r} (host {host}); set "
+                f"monitoring_firewall_address for {host} to the address(es) it connects from")
+        addresses += resolved
+    return addresses
+
+
 def _sources(groups, hostvars, clients):
     hosts = {host for group in clients for host in (groups or {}).get(group, [])}
-    return sorted(str(_value(hostvars.get(host, {}), "monitoring_firewall_address",
-                             _value(hostvars.get(host, {}), "monitoring_scrape_address", host))) for host in hosts)
+    return sorted({a for host in hosts for a in source_addresses(host, hostvars.get(host, {}))},
+                  key=lambda a: (":" in a, ipaddress.ip_network(a)))
 
 
 def monitoring_firewall_ports(host, groups, hostvars):
@@ -42,17 +72,22 @@ def monitoring_firewall_ports(host, groups, hostvars):
     return rules
 
 
+def _plain(network):
+    """10.0.0.5/32 as 10.0.0.5; networks as they are."""
+    return network.rsplit("/", 1)[0] if network.endswith(("/32", "/128")) else network
+
+
 def monitoring_firewall_ruleset(rules, operator_networks=()):
     """The nftables file: replaces only its own table (other tables and SSH stay as they are); each listed port
-    accepts loopback and its sources (names resolve when nft loads the file) and drops everything else."""
+    accepts loopback and its sources (literal addresses: nothing to resolve at boot) and drops everything else."""
     lines = [f"# Ansible managed: the monitoring stack's own table; other tables are left alone.",
              f"table inet {TABLE}", f"delete table inet {TABLE}", f"table inet {TABLE} {{",
              "  chain input {", "    type filter hook input priority filter; policy accept;", "    iif lo accept"]
     networks = [str(net) for net in operator_networks or []]
     for rule in rules:
         allowed = list(rule["sources"]) + (networks if rule["operators"] else [])
-        v4 = [a for a in allowed if ":" not in a]
-        v6 = [a for a in allowed if ":" in a]
+        v4 = [_plain(a) for a in allowed if ":" not in a]
+        v6 = [_plain(a) for a in allowed if ":" in a]
         match = f"{rule['proto']} dport {rule['port']}"
         lines.append(f"    # {rule['component']}")
         if v4:

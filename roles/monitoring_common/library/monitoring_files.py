@@ -182,11 +182,11 @@ import tarfile
 import tempfile
 
 try:
-    from ansible.module_utils.basic import AnsibleModule
-    from ansible.module_utils.monitoring_http import check_health, fetch, start_journal
+    from ansible.module_utils.basic import AnsibleModule  # noqa: F401 - the runtime is there
+    from ansible.module_utils.monitoring_http import check_health, quiet_module, fetch, start_journal
 except ImportError:  # unit tests import the class without Ansible's module runtime
     AnsibleModule = None
-    from monitoring_http import check_health, fetch, start_journal
+    from monitoring_http import check_health, quiet_module, fetch, start_journal
 
 DEFAULT_MODES = {"file": 0o644, "directory": 0o755}
 
@@ -216,6 +216,7 @@ class Applier:
         self.previous = None  # directory keeping what this run replaced, until the role's health check passed
         self.manifest, self.remembered = [], set()
         self.warnings = []
+        self.was_secret = set()  # paths the last run wrote as secret entries: their old content is never shown
 
     # --- helpers -----------------------------------------------------------------------------
     def note(self, path, what, triggers=(), before=None, after=None):
@@ -394,7 +395,36 @@ class Applier:
             if os.path.exists(state):
                 shutil.copyfile(state, os.path.join(self.previous, "health.json"))
         if health and (self.manifest or not os.path.exists(state)):
-            self.write(state, json.dumps(health).encode(), 0o600, os.geteuid(), os.getegid())
+            # No secret at rest: the role gives the password again when it restores.
+            kept = {key: value for key, value in health.items() if key != "password"}
+            self.write(state, json.dumps(kept).encode(), 0o600, os.geteuid(), os.getegid())
+        for path in (state, os.path.join(self.previous, "health.json")):
+            self.scrub_password(path)
+
+    def read_secret_paths(self, previous):
+        """The paths the last run wrote as secret entries (a record of paths, no content)."""
+        try:
+            with open(previous + ".secret-paths.json", encoding="utf-8") as handle:
+                return set(json.load(handle))
+        except (OSError, ValueError):
+            return set()
+
+    def record_secret_paths(self, previous, paths):
+        if set(paths) != self.was_secret:
+            os.makedirs(os.path.dirname(previous), 0o755, exist_ok=True)
+            self.write(previous + ".secret-paths.json", json.dumps(sorted(paths)).encode(), 0o600,
+                       os.geteuid(), os.getegid())
+
+    def scrub_password(self, path):
+        """An earlier release kept the health check with its password: rewrite such a file without it."""
+        try:
+            with open(path, encoding="utf-8") as handle:
+                kept = json.load(handle)
+        except (OSError, ValueError):
+            return
+        if isinstance(kept, dict) and "password" in kept:
+            kept.pop("password")
+            self.write(path, json.dumps(kept).encode(), 0o600, os.geteuid(), os.getegid())
 
     def restore(self, spec):
         """Put back what the last changing run replaced, restart the service and check the previous health."""
@@ -423,7 +453,7 @@ class Applier:
         health_file = os.path.join(directory, "health.json")
         if os.path.exists(health_file):
             with open(health_file, encoding="utf-8") as handle:
-                health = json.load(handle)
+                health = dict(json.load(handle), password=spec.get("password"))
             ok, msg, _, _ = check_health(health)
             shutil.copyfile(health_file, directory + ".health.json")
         else:  # no earlier health check to repeat: the unit must at least stay up
@@ -488,6 +518,8 @@ class Applier:
             raise Failed(f"{path}: is a directory, expected a file")
         show = entry.get("diff", True) and b"\0" not in data
         before = (current.decode("utf-8", "replace") if current is not None else "") if show else "(content hidden)"
+        if path in self.was_secret and current is not None:
+            before = "(content hidden: a secret until this run)"
         after = data.decode("utf-8") if show else "(content hidden)"
         self.note(path, "written" if current is not None else "created", triggers, before, after)
         if self.check_mode:
@@ -757,9 +789,13 @@ class Applier:
 
     def apply(self, account=None, entries=(), prune=(), check_command=None, versions=None, service=None,
               health=None, release=None, unpack=None, previous=None):
+        self.was_secret = self.read_secret_paths(previous) if previous else set()
         self.previous = None if self.check_mode else previous
         try:
-            return self._apply(account, entries, prune, check_command, versions, service, health, release, unpack)
+            result = self._apply(account, entries, prune, check_command, versions, service, health, release, unpack)
+            if self.previous and not result.get("deferred"):
+                self.record_secret_paths(previous, [os.path.normpath(e["path"]) for e in entries if e.get("secret")])
+            return result
         finally:
             for saved in self.saved:
                 shutil.rmtree(saved, ignore_errors=True)
@@ -863,7 +899,8 @@ PLANNED = dict(
 )
 ARGUMENT_SPEC = dict(PLANNED, plan=dict(type="dict", options=PLANNED), check_command=dict(type="list", elements="str"),
                      restore=dict(type="dict", options=dict(dir=dict(type="str", required=True),
-                                                            service=dict(type="str", required=True))))
+                                                            service=dict(type="str", required=True),
+                                                            password=dict(type="str", no_log=True))))
 
 
 def run(params, check_mode, want_diff, run_command):
@@ -871,7 +908,7 @@ def run(params, check_mode, want_diff, run_command):
     params = dict(params)
     params.update({key: value for key, value in (params.pop("plan", None) or {}).items() if value is not None})
     # Secret contents never reach a diff, not even the old content that no_log does not know.
-    secrets = [dict(entry, diff=False) for entry in params.get("secret_entries") or []]
+    secrets = [dict(entry, diff=False, secret=True) for entry in params.get("secret_entries") or []]
     checked = [entry for entry in secrets if entry.get("validate")]
     secrets = [entry for entry in secrets if not entry.get("validate")]
     applier = Applier(run_command, check_mode, want_diff)
@@ -894,7 +931,7 @@ def run(params, check_mode, want_diff, run_command):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = quiet_module(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)  # no journal: secrets
     result = run(module.params, module.check_mode, module._diff, module.run_command)
     if result.pop("failed", False):
         module.fail_json(**result)

@@ -52,11 +52,11 @@ attempts: {description: Requests made., type: int, returned: always}
 """
 
 try:
-    from ansible.module_utils.basic import AnsibleModule
-    from ansible.module_utils.monitoring_http import check_health, start_journal
+    from ansible.module_utils.basic import AnsibleModule  # noqa: F401 - the runtime is there
+    from ansible.module_utils.monitoring_http import check_health, quiet_module, start_journal
 except ImportError:  # unit tests import the module without Ansible's module runtime
     AnsibleModule = None
-    from monitoring_http import check_health, start_journal
+    from monitoring_http import check_health, quiet_module, start_journal
 
 
 ARGUMENT_SPEC = dict(
@@ -82,7 +82,7 @@ def run(params, check_mode, want_diff, run_command):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = quiet_module(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)  # no journal: secrets
     result = run(module.params, module.check_mode, module._diff, module.run_command)
     if result.pop("failed", False):
         module.fail_json(**result)

@@ -72,6 +72,8 @@ def node_exporter_problems(settings, known):
     interval = str(settings.get("reboot_required_interval", "5min"))
     if not _TIME_SPAN.match(interval):
         problems.append(f"node_exporter_reboot_required_interval {interval!r} is not a systemd time span such as 5min or 1h")
+    elif not re.search(r"[1-9]", interval):
+        problems.append(f"node_exporter_reboot_required_interval {interval!r} must be longer than 0 (systemd would never repeat it)")
     if not settings["listen_addresses"]:
         problems.append('node_exporter_listen_addresses is empty; give at least one host:port such as "0.0.0.0:9100"')
     named = list(settings["collectors"] or {}) + list(settings["disabled"] or [])

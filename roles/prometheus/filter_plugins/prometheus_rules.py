@@ -46,6 +46,20 @@ def _substitute(value, values, missing):
     return value
 
 
+def _has_alias(content):
+    """Whether a mapping or list occurs twice: a YAML alias. Expanded, a few hundred bytes of nested aliases become
+    gigabytes ("billion laughs"); rule files have no need of them."""
+    seen, todo = set(), [content]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, (dict, list)):
+            if id(item) in seen:
+                return True
+            seen.add(id(item))
+            todo.extend(item.values() if isinstance(item, dict) else item)
+    return False
+
+
 def _dump(content):
     return yaml.dump(content, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
 
@@ -76,6 +90,9 @@ def _render(files, thresholds, disabled_groups):
             continue
         if not isinstance(content, dict) or not isinstance(content.get("groups"), list):
             problems.append(f"rule file {name} needs a list of groups")
+            continue
+        if _has_alias(content):
+            problems.append(f"rule file {name} uses YAML aliases (*name); write each rule out in full")
             continue
         defaults = content.get("thresholds") or {}
         known.update(defaults)

@@ -24,11 +24,18 @@ def test_the_timer_runs_with_node_exporter_and_writes_the_value(host):
 
 
 def test_the_value_follows_the_flag(host):
-    for flagged in (True, False):
-        host.run_test("touch /run/reboot-required" if flagged else "rm -f /run/reboot-required")
-        host.run_test(f"systemctl start {UNIT}.service")
-        wait_for(lambda f=flagged: reboot_required(host.backend.host) == [float(f)], 20,
-                 message=f"node_reboot_required {int(flagged)}")
+    """Also where another user owns the textfile directory (0755): the writer keeps CAP_DAC_OVERRIDE for it."""
+    directory = os.path.dirname(PROM)
+    owner = host.check_output(f"stat -c %U:%G:%a {directory}").split(":")
+    host.run_test(f"chown nobody:nogroup {directory} && chmod 0755 {directory}")
+    try:
+        for flagged in (True, False):
+            host.run_test("touch /run/reboot-required" if flagged else "rm -f /run/reboot-required")
+            host.run_test(f"systemctl start {UNIT}.service")
+            wait_for(lambda f=flagged: reboot_required(host.backend.host) == [float(f)], 20,
+                     message=f"node_reboot_required {int(flagged)}")
+    finally:
+        host.run_test(f"chown {owner[0]}:{owner[1]} {directory} && chmod {owner[2]} {directory}")
 
 
 def test_the_writer_is_sandboxed(host, capsys):
