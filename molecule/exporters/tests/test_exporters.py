@@ -1,8 +1,9 @@
 """The exporters next to real services, the blackbox probes and the host firewall.
 
 deb13 runs PostgreSQL, Redis (a password with $ " \\ and ü) and the test service with postgres_exporter,
-redis_exporter and node_exporter; deb12 runs Prometheus and blackbox_exporter; deb12b is in no group of
-the stack. Every endpoint is HTTPS with basic auth; the firewall lets only Prometheus reach the exporters.
+redis_exporter and node_exporter; deb12 runs Prometheus, deb12b blackbox_exporter. Every endpoint is HTTPS with
+basic auth; the firewall lets only Prometheus and the probing host reach the exporters, not an outsider (a
+throwaway container on the same network).
 """
 import json
 import os
@@ -10,8 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from monitoring_testlib import (SERVICES, assert_hardened, container_ip, get, hostvars, inventory_hosts, queries_without_data,  # noqa: F401
-                                run_logs, scenario_ca, wait_for)
+from monitoring_testlib import (SERVICES, assert_hardened, changed_hosts, container_ip, get, hostvars,  # noqa: F401
+                                inventory_hosts, queries_without_data, run_logs, run_playbook, scenario_ca, wait_for)
 
 testinfra_hosts = inventory_hosts("deb13")
 CA = scenario_ca()
@@ -31,7 +32,7 @@ def query(prometheus, expr):
 
 def from_container(container, url, auth=None, timeout=3):
     """GET url from inside a container (the firewall sees that container as the source): (status, body), or
-    (None, error) when the connection is refused or times out."""
+    (None, error) when the connection is refused or times out. container None: a new container in no group."""
     script = f"""
 import base64, json, ssl, sys, urllib.request, urllib.error
 request = urllib.request.Request({url!r})
@@ -47,10 +48,17 @@ except urllib.error.HTTPError as error:
 except Exception as error:
     print(json.dumps([None, repr(error)]))
 """
-    subprocess.run(["docker", "cp", CA, f"{container}:/etc/ssl/monitoring-ca.crt"], check=True, capture_output=True)
-    out = subprocess.run(["docker", "exec", "-i", container, "python3", "-"], input=script, text=True,
-                         capture_output=True, check=True).stdout
+    if container is None:
+        command = ["docker", "run", "--rm", "-i", "--network", "monitoring-molecule", "-v",
+                   f"{CA}:/etc/ssl/monitoring-ca.crt:ro", "monitoring-stack/debian:12", "python3", "-"]
+    else:
+        subprocess.run(["docker", "cp", CA, f"{container}:/etc/ssl/monitoring-ca.crt"], check=True, capture_output=True)
+        command = ["docker", "exec", "-i", container, "python3", "-"]
+    out = subprocess.run(command, input=script, text=True, capture_output=True, check=True).stdout
     return tuple(json.loads(out))
+
+
+OUTSIDER = None  # from_container(OUTSIDER, ...): a host in no group of the stack
 
 
 def test_prometheus_scrapes_every_exporter_over_https(prometheus):
@@ -113,7 +121,7 @@ def test_blackbox_probes_the_health_endpoint_and_the_broken_url(prometheus):
 
 def test_every_https_endpoint_of_the_stack_reports_its_certificate_expiry(prometheus):
     expected = {f"https://deb13:{port}/metrics" for port in (9100, 9121, 9187)} | {
-        "https://deb12:9090/metrics", "https://deb12:9115/metrics"}
+        "https://deb12:9090/metrics", "https://deb12b:9115/metrics"}
 
     def expiries():
         return {r["metric"]["instance"]: float(r["value"][1])
@@ -121,26 +129,36 @@ def test_every_https_endpoint_of_the_stack_reports_its_certificate_expiry(promet
     found = wait_for(lambda: expiries() if set(expiries()) == expected else None, 60, message="every endpoint probed")
     # The internal CA signs for 365 days (monitoring_common_pki_cert_days).
     assert all(300 * 86400 < seconds <= 366 * 86400 for seconds in found.values()), found
+    # The probing host (not a Prometheus host) passes every host's firewall.
     assert query(prometheus, 'probe_success{job="stack-tls"} == 0') == []
 
 
 @pytest.mark.parametrize("port", [9100, 9121, 9187])
-def test_firewall_lets_only_prometheus_reach_the_exporters(port):
+def test_firewall_lets_only_prometheus_and_the_probing_host_reach_the_exporters(port):
     assert from_container("deb12", f"https://deb13:{port}/metrics", auth=AUTH)[0] == 200
-    status, error = from_container("deb12b", f"https://deb13:{port}/metrics", auth=AUTH)
+    assert from_container("deb12b", f"https://deb13:{port}/metrics", auth=AUTH)[0] == 200
+    status, error = from_container(OUTSIDER, f"https://deb13:{port}/metrics", auth=AUTH)
     assert status is None and "timed out" in error
+
+
+def test_the_table_names_addresses_only(host):
+    """Names would be resolved by nft when the table loads (at boot, maybe before DNS): one that fails leaves every
+    port open. The table holds the addresses the inventory gives."""
+    table = host.run("nft list table inet monitoring_stack").stdout
+    assert container_ip("deb12") in table and container_ip("deb12b") in table
+    assert "deb12" not in host.file("/etc/monitoring-stack/firewall.nft").content_string
 
 
 def test_firewall_leaves_other_ports_and_tables_alone(host):
     # The test service's port is no stack port: open to everyone. The host's own table is still loaded.
-    assert from_container("deb12b", "http://deb13:3002/health")[0] == 200
+    assert from_container(OUTSIDER, "http://deb13:3002/health")[0] == 200
     tables = host.run("nft list tables").stdout
     assert "table inet monitoring_stack" in tables and "table inet host_own" in tables
     assert "dport 22" not in host.run("nft list table inet monitoring_stack").stdout
 
 
 def test_prometheus_ui_is_closed_to_hosts_outside_the_stack():
-    assert from_container("deb12b", "https://deb12:9090/-/healthy")[0] is None
+    assert from_container(OUTSIDER, "https://deb12:9090/-/healthy")[0] is None
 
 
 def test_service_dashboards_show_data(prometheus, capsys):
@@ -164,6 +182,37 @@ def test_a_stopped_postgresql_raises_postgres_down(host, prometheus):
 
 
 @pytest.mark.parametrize(("name", "unit"), [("deb13", "node_exporter"), ("deb13", "redis_exporter"),
-                                            ("deb13", "postgres_exporter"), ("deb12", "blackbox_exporter")])
+                                            ("deb13", "postgres_exporter"), ("deb12b", "blackbox_exporter")])
 def test_exporter_units_are_hardened(host, name, unit, capsys):
     assert_hardened(host.get_host(f"docker://{name}"), f"{unit}.service", capsys)
+
+
+def test_no_secret_in_the_output(hostvars):
+    """converge, idempotence and check ran with --diff: the passwords of PostgreSQL and Redis, and the probe module's
+    credential in blackbox.yml (a secret entry), appear nowhere."""
+    text = run_logs()
+    assert "Apply the files of" in text
+    for secret in (hostvars["test_db_password"], "Bb-probe-pw-8e1f42", "Rd-$HOME"):
+        assert secret not in text
+
+
+def test_the_blackbox_host_got_nftables_without_package_lists():
+    """prepare removed deb12b's package lists (minimal and cloud images have none): the role refreshed them."""
+    proc = subprocess.run(["docker", "exec", "deb12b", "nft", "list", "table", "inet", "monitoring_stack"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "9115" in proc.stdout
+
+
+def test_the_table_survives_an_nftables_reload_and_a_run_restores_it(host):
+    """Last: Debian's nftables.conf flushes the whole ruleset. A reload of nftables reloads ours after it
+    (ReloadPropagatedFrom); a start of nftables removes it, and the next run loads it again."""
+    has_table = lambda: host.run("nft list table inet monitoring_stack").rc == 0  # noqa: E731
+    host.run_test("systemctl start nftables && nft flush ruleset")  # what nftables.conf does, and by hand
+    assert not has_table()
+    code, output = run_playbook(str(ROOT / "site.yml"), "--limit", "deb13", "--tags", "firewall")
+    assert code == 0, output[-3000:]
+    assert changed_hosts(output) == ["deb13"] and has_table()
+    host.run_test("systemctl reload nftables")
+    assert wait_for(has_table, 10, message="the table loaded again after the nftables reload")
+    code, output = run_playbook(str(ROOT / "site.yml"), "--limit", "deb13", "--tags", "firewall")
+    assert code == 0 and changed_hosts(output) == [], output[-3000:]

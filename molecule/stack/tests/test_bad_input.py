@@ -47,6 +47,8 @@ CASES = [
     ("listen-empty", "node_exporter", {"node_exporter_listen_addresses": []}, "node_exporter_listen_addresses is empty"),
     ("reboot-interval", "node_exporter", {"node_exporter_reboot_required_interval": "five minutes"},
      "node_exporter_reboot_required_interval 'five minutes' is not a systemd time span"),
+    ("client-ca-removed", "node_exporter", {"node_exporter_tls_client_ca_file": "/etc/ssl/ca.crt"},
+     "node_exporter_tls_client_ca_file was removed"),
     ("reboot-interval-zero", "node_exporter", {"node_exporter_reboot_required_interval": "0"},
      "node_exporter_reboot_required_interval '0' must be longer than 0"),
     ("unknown-collector", "node_exporter", {"node_exporter_collectors": {"bogus": True}}, "unknown collector(s) bogus"),

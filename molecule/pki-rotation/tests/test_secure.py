@@ -1,4 +1,4 @@
-"""Alertmanager over HTTPS with basic auth, gossip over mutual TLS."""
+"""Alertmanager over HTTPS with basic auth, gossip over mutual TLS (after the CA rotation of test_rotation.py)."""
 import datetime
 import os
 import socket
@@ -15,6 +15,8 @@ from monitoring_testlib import (changed_hosts, container_ip, get, hostvars, inve
 
 testinfra_hosts = inventory_hosts("alertmanager")
 CA = scenario_ca()
+PKI_PLAY = os.path.join(os.environ["MONITORING_ROOT"], "molecule/resources/pki.yml")
+SITE = os.path.join(os.environ["MONITORING_ROOT"], "site.yml")
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +101,7 @@ def _gossip_accepts(address, cert, key):
 def test_gossip_refuses_a_stack_certificate_of_a_non_peer(tmp_path):
     address = container_ip("deb12")
     pki = os.path.dirname(CA)
-    assert _gossip_accepts(address, os.path.join(pki, "deb13.crt"), os.path.join(pki, "deb13.key"))
+    assert _gossip_accepts(address, os.path.join(pki, "hosts/deb13.crt"), os.path.join(pki, "hosts/deb13.key"))
     assert not _gossip_accepts(address, *_stack_certificate(tmp_path, "intruder"))
 
 
@@ -110,12 +112,11 @@ def test_gossip_binds_the_advertise_address(host):
 
 
 def test_ca_expiry_warning():
-    pki = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "..", "..", "..", "..", "molecule/resources/pki.yml")
-    returncode, output = run_playbook(pki, "-e", "monitoring_pki_ca_renew_days=36500")
+    returncode, output = run_playbook(PKI_PLAY, "-e", "monitoring_pki_ca_renew_days=36500")
     assert returncode == 0, output[-3000:]
     text = " ".join(output.split())  # the result printer wraps long lines
     assert "[WARNING]: the internal CA" in text and "within monitoring_pki_ca_renew_days (36500)" in text
-    returncode, output = run_playbook(pki)
+    returncode, output = run_playbook(PKI_PLAY)
     assert returncode == 0 and "the internal CA" not in output
 
 
@@ -125,11 +126,9 @@ def test_renewed_certificate_restarts_gossip_and_the_cluster_reforms(host, api, 
         pytest.skip("renews deb12's certificate once")
     pid = host.check_output("systemctl show -p MainPID --value alertmanager")
     old = host.file("/etc/alertmanager/tls/server.crt").content_string
-    os.remove(os.path.join(os.path.dirname(CA), "deb12.crt"))
-    scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
-    for playbook in (f"{scenario}/../../../../molecule/resources/pki.yml", f"{scenario}/converge.yml"):
-        returncode, output = run_playbook(playbook)
-        assert returncode == 0, output[-3000:]
+    os.remove(os.path.join(os.path.dirname(CA), "hosts/deb12.crt"))
+    returncode, output = run_playbook(SITE)
+    assert returncode == 0, output[-3000:]
     assert "deb12" in changed_hosts(output)
     assert host.file("/etc/alertmanager/tls/server.crt").content_string != old
     assert host.check_output("systemctl show -p MainPID --value alertmanager") != pid
