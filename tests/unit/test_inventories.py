@@ -31,3 +31,24 @@ def test_the_app_group_is_scraped_with_its_token(env):
     # a profile: the application alerts and the HTTP dashboard read its recording rules
     assert app["profile"] == "prom-client" and prometheus_profile_problems({}, jobs) == []
     assert "vault_app_metrics_token" in yaml.safe_load((inventory / "group_vars/all/vault.yml.example").read_text())
+
+
+@pytest.mark.parametrize("env", ["production", "staging"])
+def test_every_client_has_its_own_user(env):
+    """The scrape password's hash is on every exporter host: it must not open Alertmanager (silences) or be the
+    user Grafana, Prometheus' alerting or amtool connect as. Every vault key the inventory names is in the example."""
+    inventory = ROOT / "inventories" / env
+    common = yaml.safe_load((inventory / "group_vars/all/main.yml").read_text())
+    clients = {common[k] for k in ("monitoring_scrape_user", "monitoring_alertmanager_user",
+                                   "monitoring_datasource_user", "monitoring_amtool_user")}
+    assert len(clients) == 4
+    alertmanager = yaml.safe_load((inventory / "group_vars/alertmanager.yml").read_text())["alertmanager_basic_auth_users"]
+    assert common["monitoring_scrape_user"] not in alertmanager
+    assert {common["monitoring_alertmanager_user"], common["monitoring_datasource_user"], common["monitoring_amtool_user"]} \
+        <= set(alertmanager)
+    prometheus = yaml.safe_load((inventory / "group_vars/prometheus.yml").read_text())["prometheus_basic_auth_users"]
+    assert common["monitoring_datasource_user"] in prometheus
+    example = yaml.safe_load((inventory / "group_vars/all/vault.yml.example").read_text())
+    texts = "".join(p.read_text() for p in (inventory / "group_vars").rglob("*.yml"))
+    import re
+    assert set(re.findall(r"vault_[a-z_]+", texts)) <= set(example)

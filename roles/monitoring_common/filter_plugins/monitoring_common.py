@@ -58,9 +58,9 @@ def monitoring_systemd_quote(arg):
 
 
 def monitoring_web_config(spec):
-    """exporter-toolkit web config: TLS (server certificate, optional client CA), HTTP headers, bcrypt users.
+    """exporter-toolkit web config: TLS (server certificate), HTTP headers, bcrypt users.
 
-    spec: tls_dir, tls (bool), min_version, client_ca (bool), headers, rate_limit ({interval, burst} or {}),
+    spec: tls_dir, tls (bool), min_version, headers, rate_limit ({interval, burst} or {}),
     users ({user: password}),
     current (base64 content of the file on the host, to keep hashes whose password still matches), cost.
     """
@@ -68,8 +68,6 @@ def monitoring_web_config(spec):
     if spec.get("tls"):
         tls_dir = spec["tls_dir"]
         tls = {"cert_file": f"{tls_dir}/server.crt", "key_file": f"{tls_dir}/server.key", "min_version": spec["min_version"]}
-        if spec.get("client_ca"):
-            tls.update(client_ca_file=f"{tls_dir}/client-ca.crt", client_auth_type="RequireAndVerifyClientCert")
         config["tls_server_config"] = tls
     if spec.get("headers"):
         config["http_server_config"] = {"headers": dict(spec["headers"])}
@@ -427,8 +425,7 @@ def monitoring_deploy_plan(spec):
         dirs.append(dict(owned, path=tls_dir, state="directory", mode="0750"))
     triggers = list(spec.get("tls_triggers") or [])
     tls = [dict(owned, path=f"{tls_dir}/{file}", content=_read(src), mode="0644", triggers=triggers)
-           for file, src in (("server.crt", spec["tls_cert_src"]), ("ca.crt", spec["tls_ca_src"]),
-                             ("client-ca.crt", spec["tls_client_ca_src"])) if src]
+           for file, src in (("server.crt", spec["tls_cert_src"]), ("ca.crt", spec["tls_ca_src"])) if src]
     key = [dict(owned, path=f"{tls_dir}/server.key", content=_read(spec["tls_key_src"]), mode="0640", diff=False,
                 triggers=triggers)] if spec["tls_key_src"] else []
     web, web_secret = [], bool(spec["web"]["users"])
