@@ -29,7 +29,7 @@ def test_the_app_group_is_scraped_with_its_token(env):
     assert app["port"] == 3001 and app["metrics_path"] == "/metrics" and "vault_app_metrics_token" in app["bearer_token"]
     assert prometheus_job_problems(jobs, groups) == []
     # a profile: the application alerts and the HTTP dashboard read its recording rules
-    assert app["profile"] == "prom-client" and prometheus_profile_problems({}, jobs) == []
+    assert "profile" not in app and prometheus_profile_problems({}, jobs) == []
     assert "vault_app_metrics_token" in yaml.safe_load((inventory / "group_vars/all/vault.yml.example").read_text())
 
 
@@ -52,3 +52,26 @@ def test_every_client_has_its_own_user(env):
     texts = "".join(p.read_text() for p in (inventory / "group_vars").rglob("*.yml"))
     import re
     assert set(re.findall(r"vault_[a-z_]+", texts)) <= set(example)
+
+
+@pytest.mark.parametrize("env", ["production", "staging"])
+def test_the_shipped_routing_passes_amtool_and_mails_warnings(env, tmp_path):
+    """Slack gets everything, e-mail warnings and critical alerts (seeds 002-004), PagerDuty critical ones."""
+    import re
+    import subprocess
+    from test_secret_fields import _archive, _unpack
+    amtool = _unpack(_archive("alertmanager"), ("amtool",), tmp_path) / "amtool"
+    text = re.sub(r'"\{\{ (vault_[a-z_]+) \}\}"', r'"https://example.com/\1"',
+                  (ROOT / "inventories" / env / "group_vars/alertmanager.yml").read_text())
+    text = text.replace('\'{{ "{{" }} .CommonLabels.alertname {{ "}}" }}\'', "'{{ .CommonLabels.alertname }}'")
+    settings = yaml.safe_load(text)
+    config = {"global": settings["alertmanager_global"], "route": settings["alertmanager_route"],
+              "receivers": settings["alertmanager_receivers"]}
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config))
+    check = subprocess.run([amtool, "check-config", path], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    for severity, receivers in (("warning", "email,slack"), ("critical", "email,pagerduty,slack"), ("info", "slack")):
+        routed = subprocess.run([amtool, "config", "routes", "test", "--config.file", path, f"severity={severity}"],
+                                capture_output=True, text=True).stdout.strip()
+        assert routed == receivers, (severity, routed)

@@ -38,7 +38,11 @@ def test_every_secret_file_is_named_once_and_referenced_by_its_job():
     assert scrape["app"]["authorization"] == {"type": "Bearer", "credentials_file": "/etc/p/secrets/job-app.token"}
     assert scrape["legacy"]["authorization"]["type"] == "Token"
     assert scrape["alertmanager"]["metrics_path"] == "/am/metrics"
-    assert plan["file_sd"]["app"] == [{"targets": ["a1:3001"], "labels": {}}]
+    # An application job without a profile has its names recognised ("auto"); the inventory's jobs get no label.
+    assert plan["file_sd"]["app"] == [{"targets": ["a1:3001"], "labels": {"metrics_profile": "auto"}}]
+    assert plan["file_sd"]["node"] == [{"targets": ["n1:9100", "10.0.0.2:9100"], "labels": {}}]
+    none = prometheus_jobs({}, [{"name": "other", "targets": ["x:1"], "profile": "none"}], [], GROUPS, HOSTVARS)
+    assert prometheus_scrape_plan(none, None, "/s", "/c")["file_sd"]["other"][0]["labels"] == {}
     [am] = plan["alertmanagers"]
     assert am == {"scheme": "http", "static_configs": [{"targets": ["am1:9093"]}], "path_prefix": "/am",
                   "basic_auth": {"username": "alerts", "password_file": "/etc/p/secrets/alertmanager.password"}}

@@ -55,7 +55,8 @@ def test_profile_rules_normalise_names_labels_and_units():
     groups = {g["name"]: g["rules"] for g in prometheus_profile_rules(
         {"orders": {"requests": "http_requests_total", "duration": "http_request_duration_ms", "duration_unit": "ms",
                     "route_label": "endpoint", "status_label": "status"}}, "2m")["groups"]}
-    assert set(groups) == {"app_profile_prom-client", "app_profile_express-prom-bundle", "app_profile_orders"}
+    assert set(groups) == {"app_profile_auto", "app_profile_prom-client", "app_profile_express-prom-bundle",
+                           "app_profile_orders", "app_runtime"}
     orders = {r["record"]: r["expr"] for r in groups["app_profile_orders"]}
     assert 'rate(http_requests_total{metrics_profile="orders"}[2m])' in orders["app:http_requests:rate"]
     assert '"route", "$1", "endpoint"' in orders["app:http_requests:rate"]
@@ -72,8 +73,10 @@ def test_bad_profiles_and_unknown_job_profiles_are_reported_and_not_generated():
                       "status_label": "s", "extra": 1}}
     assert prometheus_profile_problems(custom, [{"name": "shop", "profile": "prom-clinet"}]) == [
         "prometheus_app_profiles.bad: unknown keys extra; requests must be a metric name; duration_unit must be one of s, ms",
-        "prometheus_scrape_jobs entry shop: profile prom-clinet is not known (built in: prom-client, express-prom-bundle; "
-        "others go in prometheus_app_profiles)"]
+        "prometheus_scrape_jobs entry shop: profile prom-clinet is not known (leave it out to recognise the app's names; "
+        "built in: prom-client, express-prom-bundle, none for a job that is no application; others go in "
+        "prometheus_app_profiles)"]
+    assert prometheus_profile_problems({"auto": custom["bad"]}, [])[0].startswith("prometheus_app_profiles.auto: auto is reserved")
     assert "app_profile_bad" not in [g["name"] for g in prometheus_profile_rules(custom)["groups"]]
 
 

@@ -167,7 +167,8 @@ def prometheus_jobs(endpoints, scrape_jobs, probe_jobs, groups, hostvars):
         targets = list(job.get("targets") or [])
         for member in (groups or {}).get(job["group"], []) if "group" in job else []:
             targets.append(f"{(hostvars or {}).get(member, {}).get('monitoring_scrape_address') or member}:{job['port']}")
-        jobs.append(dict(job, targets=targets))
+        # An application job without a profile is "auto" (every built-in naming is tried); "none": no application.
+        jobs.append(dict(job, targets=targets, profile=job.get("profile") or "auto"))
     return jobs + list(probe_jobs or [])
 
 
@@ -207,7 +208,8 @@ def prometheus_scrape_plan(jobs, alertmanager, secrets_dir, config_dir, ca_file=
             scrape["tls_config"] = dict(tls, **(job.get("tls_config") or {}))
         scrape_configs.append(scrape)
         # The metrics profile reaches the series as a label: the profile's recording rules select on it.
-        labels = dict(job.get("labels") or {}, **({"metrics_profile": job["profile"]} if job.get("profile") else {}))
+        profile = job.get("profile") or ""
+        labels = dict(job.get("labels") or {}, **({"metrics_profile": profile} if profile not in ("", "none") else {}))
         file_sd[job["name"]] = [{"targets": list(job["targets"]), "labels": labels}]
     alertmanagers = []
     if alertmanager:

@@ -27,7 +27,27 @@ BUILTIN_PROFILES = {
     "express-prom-bundle": {"requests": "http_request_duration_seconds_count", "duration": "http_request_duration_seconds",
                             "duration_unit": "s", "route_label": "path", "status_label": "status_code"},
 }
-QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+# A job without a profile ("auto"): every built-in naming at once; per target the first one it exposes wins, so a
+# counter and a histogram of the same requests are not counted twice. Route and status labels of every naming
+# (route/path/endpoint, status_code/status/code) become route and status_code; method is kept.
+AUTO = "auto"
+NONE = "none"  # a job that is no application: no label, no recording rules, no alert about its names
+AUTO_REQUESTS = ("http_requests_total", "http_request_duration_seconds_count", "http_request_duration_ms_count")
+AUTO_DURATIONS = (("http_request_duration_seconds", "s"), ("http_request_duration_ms", "ms"))
+ROUTE_ALIASES = ("path", "endpoint")
+STATUS_ALIASES = ("status", "code")
+# prom-client's default metrics under any collectDefaultMetrics prefix: {recorded name: (metric suffix, how)}.
+RUNTIME = {
+    "app:process_resident_memory_bytes": ("process_resident_memory_bytes", "max"),
+    "app:process_cpu_seconds:rate": ("process_cpu_seconds_total", "rate"),
+    "app:nodejs_eventloop_lag_seconds": ("nodejs_eventloop_lag_seconds", "max"),
+    "app:nodejs_eventloop_lag_p99_seconds": ("nodejs_eventloop_lag_p99_seconds", "max"),
+    "app:nodejs_heap_size_used_bytes": ("nodejs_heap_size_used_bytes", "max"),
+    "app:nodejs_heap_size_total_bytes": ("nodejs_heap_size_total_bytes", "max"),
+    "app:nodejs_active_handles": ("nodejs_active_handles_total", "max"),
+    "app:nodejs_gc_duration_seconds:rate": ("nodejs_gc_duration_seconds_sum", "rate"),
+}
 
 
 def _substitute(value, values, missing):
@@ -125,6 +145,8 @@ def prometheus_profiles(custom=None):
 def _profile_wrong(name, profile):
     if not _NAME.match(str(name)) or not isinstance(profile, dict):
         return [f"must be a name (letters, digits, _ . -) mapping to {', '.join(PROFILE_KEYS)}"]
+    if name in (AUTO, NONE):
+        return [f"{name} is reserved (a job without a profile is {AUTO}; {NONE} is no application)"]
     unknown = sorted(map(str, set(profile) - set(PROFILE_KEYS)))
     wrong = [f"unknown keys {', '.join(unknown)}"] if unknown else []
     wrong += [f"{key} must be a metric name" for key in ("requests", "duration") if not _METRIC.match(str(profile.get(key, "")))]
@@ -140,27 +162,66 @@ def prometheus_profile_problems(custom, jobs=()):
                 for name, profile in (custom or {}).items() for wrong in [_profile_wrong(name, profile)] if wrong]
     known = prometheus_profiles(custom)
     for job in jobs or []:
-        if isinstance(job, dict) and "profile" in job and job["profile"] not in known:
+        if isinstance(job, dict) and "profile" in job and job["profile"] not in known and job["profile"] != NONE:
             problems.append(f"prometheus_scrape_jobs entry {job.get('name', '?')}: profile {job['profile']} is not known "
-                            f"(built in: {', '.join(BUILTIN_PROFILES)}; others go in prometheus_app_profiles)")
+                            f"(leave it out to recognise the app's names; built in: {', '.join(BUILTIN_PROFILES)}, "
+                            f"{NONE} for a job that is no application; others go in prometheus_app_profiles)")
     return problems
+
+
+def _aliases(expr, target, aliases):
+    """expr with `target` copied from the first alias label the series has (label_replace only acts where the
+    source label is not empty)."""
+    for alias in aliases:
+        expr = f'label_replace({expr}, "{target}", "$1", "{alias}", "(.+)")'
+    return expr
+
+
+def _first_exposed(exprs):
+    """The first expression's series per target, then the next one's for targets the first has none for."""
+    return "\n  or on (job, instance)\n".join(exprs)
+
+
+def _auto_rules(window):
+    select = f'{{metrics_profile="{AUTO}"}}'
+    requests = [f"sum by (job, instance, route, method, status_code) ("
+                f"{_aliases(_aliases(f'rate({name}{select}[{window}])', 'route', ROUTE_ALIASES), 'status_code', STATUS_ALIASES)})"
+                for name in AUTO_REQUESTS]
+    rules = [{"record": "app:http_requests:rate", "expr": _first_exposed(requests)}]
+    for key, quantile in QUANTILES.items():
+        exprs = [f"histogram_quantile({quantile}, sum by (job, instance, route, method, le) ("
+                 f"{_aliases(f'rate({name}_bucket{select}[{window}])', 'route', ROUTE_ALIASES)}))"
+                 + (f" / {UNITS[unit]}" if UNITS[unit] != 1 else "") for name, unit in AUTO_DURATIONS]
+        rules.append({"record": f"app:http_request_duration_seconds:{key}", "expr": _first_exposed(exprs)})
+    return rules
+
+
+def prometheus_runtime_rules(window="5m"):
+    """prom-client's default metrics of every application job, whatever prefix collectDefaultMetrics was given."""
+    rules = []
+    for record, (suffix, how) in RUNTIME.items():
+        series = f'{{__name__=~"(.+_)?{suffix}", metrics_profile!=""}}'
+        inner = f"rate({series}[{window}])" if how == "rate" else series
+        rules.append({"record": record, "expr": f"max by (job, instance) ({inner})"})
+    return rules
 
 
 def prometheus_profile_rules(custom=None, window="5m"):
     """The recording rules that give every profile's HTTP metrics one shape, read by the application alerts and the
-    HTTP dashboard: app:http_requests:rate{job,instance,route,status_code} (requests/s) and
-    app:http_request_duration_seconds:p50|p95|p99{job,instance,route}, over `window`. The scrape job's profile
-    reaches its targets as the label metrics_profile. One group per profile (app_profile_<name>)."""
-    groups = []
+    HTTP dashboard: app:http_requests:rate{job,instance,route,method,status_code} (requests/s) and
+    app:http_request_duration_seconds:p50|p90|p95|p99{job,instance,route,method}, over `window`. The scrape job's
+    profile reaches its targets as the label metrics_profile ("auto" without one: every built-in naming is tried).
+    One group per profile (app_profile_<name>), then app_runtime (default metrics under any prefix)."""
+    groups = [{"name": f"app_profile_{AUTO}", "rules": _auto_rules(window)}]
     for name, profile in sorted(prometheus_profiles(custom).items()):
         if _profile_wrong(name, profile):  # reported by prometheus_profile_problems
             continue
         select = f'{{metrics_profile="{name}"}}'
         route = f'"route", "$1", "{profile["route_label"]}", "(.*)"'
         status = f'"status_code", "$1", "{profile["status_label"]}", "(.*)"'
-        requests = (f"sum by (job, instance, route, status_code) (label_replace(label_replace("
+        requests = (f"sum by (job, instance, route, method, status_code) (label_replace(label_replace("
                     f"rate({profile['requests']}{select}[{window}]), {route}), {status}))")
-        buckets = (f"sum by (job, instance, route, le) (label_replace("
+        buckets = (f"sum by (job, instance, route, method, le) (label_replace("
                    f"rate({profile['duration']}_bucket{select}[{window}]), {route}))")
         scale = UNITS[str(profile["duration_unit"])]
         rules = [{"record": "app:http_requests:rate", "expr": requests}]
@@ -168,6 +229,7 @@ def prometheus_profile_rules(custom=None, window="5m"):
                    "expr": f"histogram_quantile({quantile}, {buckets})" + (f" / {scale}" if scale != 1 else "")}
                   for key, quantile in QUANTILES.items()]
         groups.append({"name": f"app_profile_{name}", "rules": rules})
+    groups.append({"name": "app_runtime", "rules": prometheus_runtime_rules(window)})
     return {"groups": groups}
 
 
