@@ -4,6 +4,7 @@
 - .venv with the pinned requirements.txt (reinstalled only when the file changes)
 - Debian packages: docker.io, debootstrap
 - a Docker engine that answers (starts dockerd in the background when `docker info` fails)
+- the seed apps' npm libraries (tests/apps: `npm ci` from package-lock.json, again only when it changes)
 - the artifact mirror and the systemd base images
 
   python3 tools/bootstrap.py
@@ -18,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CACHE, ROOT, VENV, die, log, run, sha256_file  # noqa: E402
 
-APT_PACKAGES = {"dockerd": "docker.io", "debootstrap": "debootstrap", "dpkg-deb": "dpkg"}
+APT_PACKAGES = {"dockerd": "docker.io", "debootstrap": "debootstrap", "dpkg-deb": "dpkg", "npm": "npm"}
+SEED_APPS = ROOT / "tests/apps"
 
 
 def ensure_venv():
@@ -33,6 +35,17 @@ def ensure_venv():
     with open(CACHE / "pip.log", "w") as out:  # pip's index warnings would drown the test output
         run([VENV / "bin/pip", "install", "--disable-pip-version-check", "-r", ROOT / "requirements.txt"],
             stdout=out, stderr=subprocess.STDOUT)
+    stamp.write_text(wanted)
+
+
+def ensure_seed_apps():
+    """prom-client, express-prom-bundle and express for the seed apps the tests run (copied into the hosts)."""
+    stamp = SEED_APPS / "node_modules/.package-lock.sha256"
+    wanted = sha256_file(SEED_APPS / "package-lock.json")
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    log("installing the seed apps' npm libraries (npm ci)")
+    run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=SEED_APPS, stdout=subprocess.DEVNULL)
     stamp.write_text(wanted)
 
 
@@ -72,6 +85,7 @@ def ensure_docker():
 def main():
     ensure_apt_packages()
     ensure_venv()
+    ensure_seed_apps()
     ensure_docker()
     import images
     import mirror

@@ -17,13 +17,20 @@ import sys
 from pathlib import Path
 
 from grafana_foundation_sdk.builders.common import ReduceDataOptions, VizLegendOptions, VizTooltipOptions
-from grafana_foundation_sdk.builders.dashboard import Dashboard, DatasourceVariable, QueryVariable, Row
+from grafana_foundation_sdk.builders.dashboard import Dashboard, DatasourceVariable, QueryVariable, Row, ThresholdsConfig
+from grafana_foundation_sdk.builders.gauge import Panel as Gauge
+from grafana_foundation_sdk.builders.heatmap import Panel as Heatmap
 from grafana_foundation_sdk.builders.prometheus import Dataquery
 from grafana_foundation_sdk.builders.stat import Panel as Stat
 from grafana_foundation_sdk.builders.timeseries import Panel as Timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import LegendDisplayMode, LegendPlacement, SortOrder, TooltipDisplayMode
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos, VariableRefresh, VariableSort
+from grafana_foundation_sdk.models.dashboard import (DataSourceRef, GridPos, Threshold, ThresholdsMode, VariableRefresh,
+                                                     VariableSort)
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dashboards_apps import APPLICATIONS  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "files/grafana/dashboards"
 DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -167,53 +174,7 @@ DASHBOARDS = [
                (f"sum by (path) (rate(vm_http_requests_total{{{SEL}}}[$__rate_interval]))", "{{path}}")),
         ]),
     ]),
-    ("Applications", "http-traffic", "http-traffic", "HTTP services", ["http", "red"], "app:http_requests:rate", [
-        ("Rate, errors, duration", [
-            ts("Request rate by route", "Requests per second (app:http_requests:rate, any metrics profile).", "reqps",
-               (f"sum by (job, route) (app:http_requests:rate{{{SEL}}})", "{{job}} {{route}}")),
-            ts("Error rate (5xx share)", "Share of requests answered 5xx (HighErrorRate above 5 %).", "percentunit",
-               # "or ... * 0": 0 rather than no data while nothing fails.
-               (f'(sum by (job) (app:http_requests:rate{{status_code=~"5..", {SEL}}}) '
-                f"or 0 * sum by (job) (app:http_requests:rate{{{SEL}}})) / sum by (job) (app:http_requests:rate{{{SEL}}})",
-                "{{job}}")),
-            ts("Latency p50 / p95 / p99 by route", "Request duration quantiles in seconds (HighLatency: p95 above 500 ms).",
-               "s", *[(f"max by (job, route) (app:http_request_duration_seconds:{q}{{{SEL}}})", f"{{{{job}}}} {{{{route}}}} {q}")
-                      for q in ("p50", "p95", "p99")]),
-            ts("Status codes", "Requests per second by status code.", "reqps",
-               (f"sum by (status_code) (app:http_requests:rate{{{SEL}}})", "{{status_code}}")),
-            ts("Top endpoints", "The ten routes with the most requests.", "reqps",
-               (f"topk(10, sum by (job, route) (app:http_requests:rate{{{SEL}}}))", "{{job}} {{route}}")),
-        ]),
-    ]),
-    ("Applications", "runtime", "app-runtime", "Node.js runtime", ["nodejs", "prom-client"], "nodejs_eventloop_lag_seconds", [
-        ("Event loop and memory", [
-            ts("Event loop lag", "How late the event loop runs timers (HighEventLoopLag above 0.5 s).", "s",
-               (f"nodejs_eventloop_lag_seconds{{{SEL}}}", "{{instance}}")),
-            ts("Heap", "V8 heap used and total.", "bytes",
-               (f"nodejs_heap_size_used_bytes{{{SEL}}}", "{{instance}} used"),
-               (f"nodejs_heap_size_total_bytes{{{SEL}}}", "{{instance}} total")),
-            ts("Resident memory", "Process memory (HighMemoryUsage above 1.6 GiB).", "bytes",
-               (f"process_resident_memory_bytes{{{SEL}}}", "{{instance}}")),
-            ts("Garbage collection time", "Share of time spent in garbage collection.", "percentunit",
-               (f"sum by (instance) (rate(nodejs_gc_duration_seconds_sum{{{SEL}}}[$__rate_interval]))", "{{instance}}")),
-            ts("CPU", "CPU seconds per second of the process.", "percentunit",
-               (f"rate(process_cpu_seconds_total{{{SEL}}}[$__rate_interval])", "{{instance}}")),
-            ts("Active handles", "Open handles (sockets, timers): a steady rise is a leak.", "short",
-               (f"nodejs_active_handles_total{{{SEL}}}", "{{instance}}")),
-        ]),
-    ]),
-    ("Applications", "jobs", "app-jobs", "Job queues", ["queues", "jobs"], "jobs_executed_total", [
-        ("Queues and jobs", [
-            ts("Queue depth", "Messages waiting per queue (HighQueueDepth above 1000).", "short",
-               (f"queue_depth{{{SEL}}}", "{{job}} {{queue}}")),
-            ts("Jobs executed", "Jobs per second by type and status.", "ops",
-               (f"sum by (job_type, status) (rate(jobs_executed_total{{{SEL}}}[$__rate_interval]))", "{{job_type}} {{status}}")),
-            ts("Job failure ratio", "Share of jobs that fail (HighJobFailureRate above 10 %).", "percentunit",
-               ('job:app_jobs_failed:ratio{job=~"$job"}', "{{job}} {{job_type}}")),
-            ts("Drafts generated", "Drafts per second by outcome (HighDraftFailureRate).", "ops",
-               (f"sum by (success) (rate(drafts_generated_total{{{SEL}}}[$__rate_interval]))", "success={{success}}")),
-        ]),
-    ]),
+    *APPLICATIONS,
     # The exporters' services: their panels are proven with data in molecule/exporters.
     ("Services", "postgres", "postgres", "Database (PostgreSQL and the applications' queries)", ["postgres", "database"],
      "pg_up", [
@@ -287,11 +248,20 @@ def variable(name, query):
             .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED).sort(VariableSort.ALPHABETICAL_ASC))
 
 
-def build_panel(kind, title, description, unit, queries, grid):
+def build_panel(kind, title, description, unit, queries, grid, options=None):
     targets = [Dataquery().expr(expr).legend_format(legend).ref_id(chr(65 + i)).datasource(DS)
                for i, (expr, legend) in enumerate(queries)]
     if kind == "stat":
         built = Stat().reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+    elif kind == "gauge":
+        yellow, red = options["thresholds"]
+        built = (Gauge().reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+                 .min(0).max(options["max"]).show_threshold_markers(True)
+                 .thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
+                     [Threshold(None, "green"), Threshold(yellow, "yellow"), Threshold(red, "red")])))
+    elif kind == "heatmap":
+        targets = [t.format(PromQueryFormat.HEATMAP) for t in targets]
+        built = Heatmap()
     else:
         built = (Timeseries().legend(VizLegendOptions().display_mode(LegendDisplayMode.LIST)
                                      .placement(LegendPlacement.BOTTOM).show_legend(True))
@@ -319,7 +289,7 @@ def build(uid, title, tags, variable_metric, rows):
             else:
                 place = index - len(stats)
                 grid = GridPos(h=8, w=12, x=(place % 2) * 12, y=y + (4 if stats else 0) + (place // 2) * 8)
-            board = board.with_panel(build_panel(*spec, grid).id(next_id))
+            board = board.with_panel(build_panel(*spec[:5], grid, *spec[5:]).id(next_id))
             next_id += 1
         y += (4 if stats else 0) + ((len(panels) - len(stats) + 1) // 2) * 8
     return board
@@ -341,13 +311,16 @@ def main():
     wanted = render()
     present = {str(p.relative_to(OUT)) for p in OUT.glob("*/*.json")}
     differ = sorted(p for p, text in wanted.items() if not (OUT / p).exists() or (OUT / p).read_text() != text)
-    stale = sorted(present - set(wanted))
+    stale = sorted(p for p in present - set(wanted)
+                   if "monitoring-stack" in (json.loads((OUT / p).read_text()).get("tags") or []))
     if args.check:
         for path in differ + stale:
             print(f"differs from tools/dashboards.py: files/grafana/dashboards/{path}")
         return 1 if differ or stale else 0
+    # Only what this script wrote (its tag) goes: a dashboard an operator exported into the folder stays.
     for path in stale:
-        (OUT / path).unlink()
+        if "monitoring-stack" in (json.loads((OUT / path).read_text()).get("tags") or []):
+            (OUT / path).unlink()
     for path in differ:
         (OUT / path).parent.mkdir(parents=True, exist_ok=True)
         (OUT / path).write_text(wanted[path])

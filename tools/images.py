@@ -21,7 +21,8 @@ from mirror import DEBIAN, extract_deb  # noqa: E402
 RELEASES = {"12": "bookworm", "13": "trixie"}
 REPO = "monitoring-stack/debian"
 # dbus: node_exporter's systemd collector talks to systemd over the system bus, as on any server.
-PACKAGES = "systemd,systemd-sysv,dbus,python3,python3-apt,sudo,ca-certificates,iproute2,procps"
+# nodejs: Debian's Node.js for the seed apps (tests/apps) the tests run on their app hosts.
+PACKAGES = "systemd,systemd-sysv,dbus,python3,python3-apt,sudo,ca-certificates,iproute2,procps,nodejs"
 RECIPE_VERSION = "3"
 # Units that only make sense on a real console or kernel.
 MASK = ["getty.target", "console-getty.service", "systemd-firstboot.service",
