@@ -153,15 +153,32 @@ def test_datasource_provisioning(host, hostvars, expect):
     assert "Removed later" not in by_name
 
 
-def test_dashboards_on_disk_match_the_repository(host):
+def _without_log_links(board):
+    """The dashboard as the repository has it, and how many panels link to the logs."""
+    linked = 0
+    for panel in board.get("panels") or []:
+        links = panel.get("fieldConfig", {}).get("defaults", {}).pop("links", None)
+        linked += bool(links and links[0]["title"] == "Logs of ${__field.labels.job}")
+    return board, linked
+
+
+def test_dashboards_on_disk_match_the_repository(host, hostvars):
+    """The shipped dashboards, the operator's own (grafana_dashboards_extra_dirs) next to them, and with
+    grafana_log_search_url every application panel linking to the logs."""
     provider = provisioning(host, "dashboards/monitoring.yml")["providers"][0]
     assert provider["options"] == {"path": "/var/lib/grafana/dashboards", "foldersFromFilesStructure": True}
     assert provider["disableDeletion"] is False
     on_host = host.check_output("cd /var/lib/grafana/dashboards && find . -type f | sort").split()
     expected = repo_dashboards()
+    for extra in hostvars.get("grafana_dashboards_extra_dirs") or []:
+        expected.update({p.relative_to(extra).as_posix(): json.loads(p.read_text()) for p in Path(extra).rglob("*.json")})
     assert [p[2:] for p in on_host] == sorted(expected)
     for path, content in expected.items():
-        assert json.loads(host.check_output(f"cat /var/lib/grafana/dashboards/{path}")) == content
+        board, linked = _without_log_links(json.loads(host.check_output(f"cat /var/lib/grafana/dashboards/{path}")))
+        assert board == content, path
+        with_targets = [p for p in content.get("panels", []) if p.get("targets")]
+        wanted = len(with_targets) if hostvars.get("grafana_log_search_url") and path.startswith("Applications/") else 0
+        assert linked == wanted, path
     uids = [d["uid"] for d in expected.values()]
     assert len(uids) == len(set(uids))
 
@@ -219,9 +236,11 @@ def test_datasources_healthy(grafana, ca, admin):
 
 
 @needs_grafana
-def test_every_dashboard_present(grafana, ca, admin):
+def test_every_dashboard_present(grafana, ca, admin, hostvars):
     found = {d["uid"]: d.get("folderTitle", "") for d in get(f"{grafana}/api/search?type=dash-db", auth=admin, ca=ca).json()}
     expected = {d["uid"]: path.split("/")[0] for path, d in repo_dashboards().items()}
+    for extra in hostvars.get("grafana_dashboards_extra_dirs") or []:
+        expected.update({json.loads(p.read_text())["uid"]: p.parent.name for p in Path(extra).rglob("*.json")})
     assert found == expected
 
 

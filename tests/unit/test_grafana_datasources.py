@@ -76,3 +76,24 @@ def test_ini_extra_settings_that_clash_or_hold_a_secret_in_clear_are_named():
              "loose": "not a section"}
     assert grafana_ini_extra_keys(extra, {"server": {"http_port": 3000}, "smtp": {}}) == ["server.http_port"]
     assert grafana_ini_extra_keys(extra, secrets=True) == ["smtp.password", "auth.github.client_secret"]
+
+
+def test_application_panels_link_to_the_logs_with_the_time_range_and_series():
+    """Seeds 002/003 correlate metrics with logs: with grafana_log_search_url every panel of the Applications folder
+    links to it ({from} {to} {job} {route} become Grafana's variables); other folders and an empty URL get none."""
+    import json
+    from grafana import grafana_dashboards
+    board = {"uid": "a", "panels": [{"type": "row"}, {"type": "timeseries", "targets": [{"expr": "x"}]}]}
+    sources = [{"src": "/d/Applications/a.json", "path": "Applications/a.json"}, {"src": "/d/Hosts/h.json", "path": "Hosts/h.json"}]
+    texts = [json.dumps(board), json.dumps(dict(board, uid="h"))]
+    url = "https://logs.example.com/search?from={from}&to={to}&q=app:{job}%20route:{route}"
+    result = grafana_dashboards(sources, texts, url)
+    assert result["problems"] == []
+    apps, hosts = (json.loads(f["content"]) for f in result["files"])
+    [link] = apps["panels"][1]["fieldConfig"]["defaults"]["links"]
+    assert link["url"] == ("https://logs.example.com/search?from=${__from:date:iso}&to=${__to:date:iso}"
+                           "&q=app:${__field.labels.job}%20route:${__field.labels.route}") and link["targetBlank"]
+    assert "fieldConfig" not in apps["panels"][0] and "fieldConfig" not in hosts["panels"][1]
+    assert grafana_dashboards(sources, texts)["files"][0]["content"] == texts[0]
+    assert grafana_dashboards(sources, texts, "https://x/{host}")["problems"] == [
+        "grafana_log_search_url: unknown placeholders host (known: from, to, job, route)"]

@@ -135,17 +135,46 @@ def grafana_file_entries(dirs, ini, ldap, provider, dashboards):
     return out
 
 
-def grafana_dashboards(sources, contents):
+LOG_PLACEHOLDERS = {"from": "${__from:date:iso}", "to": "${__to:date:iso}", "job": "${__field.labels.job}",
+                    "route": "${__field.labels.route}"}
+
+
+def grafana_log_link(url):
+    """A Grafana data link from the operator's log-search URL ({from} {to} {job} {route}): (link, problem)."""
+    names = re.findall(r"\{(\w*)\}", url)
+    unknown = sorted(set(names) - set(LOG_PLACEHOLDERS))
+    if unknown:
+        return None, f"grafana_log_search_url: unknown placeholders {', '.join(unknown)} (known: from, to, job, route)"
+    target = re.sub(r"\{(\w+)\}", lambda m: LOG_PLACEHOLDERS[m.group(1)], url)
+    return {"title": "Logs of ${__field.labels.job}", "url": target, "targetBlank": True}, ""
+
+
+def _with_log_link(board, link):
+    """Every panel of an application dashboard (its Applications folder) links its series to the logs."""
+    for panel in board.get("panels") or []:
+        if panel.get("type") not in (None, "row") and panel.get("targets"):
+            defaults = panel.setdefault("fieldConfig", {}).setdefault("defaults", {})
+            defaults["links"] = [l for l in defaults.get("links") or [] if l.get("title") != link["title"]] + [link]
+    return board
+
+
+def grafana_dashboards(sources, contents, log_search_url=""):
     """Dashboards on the controller. sources: filetree items of the *.json files ({src, path}), contents: their
     texts in that order. {files: [{src, dest, uid, content}], problems: [...]}: invalid JSON, a dashboard without
-    a uid, a uid used twice, a folder deeper than one level (Folder/dashboard.json)."""
+    a uid, a uid used twice, a folder deeper than one level (Folder/dashboard.json). With a log-search URL the panels
+    of the Applications folder link to it."""
     files, problems, seen = [], [], {}
+    link, problem = grafana_log_link(log_search_url) if log_search_url else (None, "")
+    if problem:
+        problems.append(problem)
     for item, content in zip(sources or [], contents or []):
         try:
             board = json.loads(content)
             problem = "" if isinstance(board, dict) else "not a JSON object"
         except ValueError as err:
             problem = str(err)
+        if link and not problem and item["path"].startswith("Applications/"):
+            content = json.dumps(_with_log_link(board, link), indent=2, sort_keys=True) + "\n"
         uid = "" if problem else str(board.get("uid") or "")
         if problem or not uid:
             problems.append(f"{item['path']}: {problem or 'no uid'}")
