@@ -189,7 +189,7 @@ const seeds = {
       hits.inc({ cache: 'quotes' }, 9); misses.inc({ cache: 'quotes' }, 1);
       for (const name of ['alpaca', 'polygon']) {
         provider.observe({ provider: name }, Math.random() * 0.3);
-        if (Math.random() < 0.05) providerErrors.inc({ provider: name });
+        if (Math.random() < 0.01) providerErrors.inc({ provider: name });
       }
       breaker.set({ breaker: 'polygon' }, 0);
       if (Math.random() < 0.02) changes.inc({ breaker: 'polygon', to: 'open' });

@@ -82,14 +82,15 @@ def run_logs():
 SERVICES = "Services/"
 
 
-def dashboard_query(expr):
-    """A panel query as Grafana would send it: every instance/job, a 1m rate window."""
-    return re.sub(r'\$(instance|job)\b', ".*", expr.replace("$__rate_interval", "1m"))
+def dashboard_query(expr, job=".*"):
+    """A panel query as Grafana would send it: every instance, every job or the one given, a 1m rate window."""
+    expr = re.sub(r"\$job\b", lambda _: job, expr.replace("$__rate_interval", "1m"))
+    return re.sub(r"\$instance\b", ".*", expr)
 
 
-def dashboard_result(api, auth, ca, where, expr):
+def dashboard_result(api, auth, ca, where, expr, job=".*"):
     """The series a dashboard query returns now (dashboard_query); a query Prometheus refuses fails the test."""
-    answer = get(f"{api}/query", auth=auth, ca=ca, params={"query": dashboard_query(expr)}).json()
+    answer = get(f"{api}/query", auth=auth, ca=ca, params={"query": dashboard_query(expr, job)}).json()
     assert answer["status"] == "success", (where, expr, answer)
     return answer["data"]["result"]
 

@@ -3,7 +3,7 @@ own promtool: each alert fires, stays silent just below its threshold and while 
 
 Rule files ship with `${name}` placeholders; the tests read them as the role deploys them with the defaults
 (prometheus_render_rules), in rendered/, next to the generated profile rules (rendered/app_profiles.yml) for
-the built-in profiles and the custom one below (the seeds' millisecond app, as tests/fixtures/testapp.py serves it)."""
+the built-in profiles, the automatic one and the custom one below (the seeds' millisecond names, as seed 001 exposes them)."""
 import shutil
 import subprocess
 from pathlib import Path
