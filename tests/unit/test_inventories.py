@@ -75,3 +75,16 @@ def test_the_shipped_routing_passes_amtool_and_mails_warnings(env, tmp_path):
         routed = subprocess.run([amtool, "config", "routes", "test", "--config.file", path, f"severity={severity}"],
                                 capture_output=True, text=True).stdout.strip()
         assert routed == receivers, (severity, routed)
+
+
+def test_the_lab_is_quiet_and_production_keeps_the_clock_alerts():
+    """make lab: containers cannot synchronise the clock they share with the machine; the lab switches the clock
+    group off (after 30 minutes only the Watchdog fires), production and staging keep it."""
+    node = yaml.safe_load((ROOT / "files/prometheus/rules/node.yml").read_text())
+    clock = [g for g in node["groups"] if g["name"] == "node_clock"]
+    assert clock and {r["alert"] for r in clock[0]["rules"]} == {"HostClockSkew", "HostClockNotSynchronising"}
+    lab = yaml.safe_load((ROOT / "inventories/lab/group_vars/prometheus.yml").read_text())
+    assert lab["prometheus_rule_groups_disabled"] == ["node_clock"]
+    for env in ("production", "staging"):
+        settings = yaml.safe_load((ROOT / "inventories" / env / "group_vars/prometheus.yml").read_text())
+        assert "node_clock" not in (settings.get("prometheus_rule_groups_disabled") or [])
