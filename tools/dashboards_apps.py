@@ -40,6 +40,9 @@ QUANTILES = ("p50", "p90", "p95", "p99")
 ERROR_SHARE = (f'(sum by (job) (app:http_requests:rate{{status_code=~"5..", {SEL}}}) '
                f"or 0 * sum by (job) (app:http_requests:rate{{{SEL}}})) / sum by (job) (app:http_requests:rate{{{SEL}}})")
 
+TOP_ENDPOINTS = ts("Top endpoints", "The ten routes with the most requests.", "reqps",
+                   (f"topk(10, sum by (job, method, route) (app:http_requests:rate{{{SEL}}}))", "{{job}} {{method}} {{route}}"))
+
 APPLICATIONS = [
     # Seeds 002 and 003: health, rate, errors, p95 and the top endpoints on one page.
     ("Applications", "overview", "app-overview", "Applications overview", ["overview", "red"], "app:http_requests:rate", [
@@ -55,8 +58,7 @@ APPLICATIONS = [
                  (f"max(app:http_request_duration_seconds:p95{{{SEL}}})", "p95")),
             ts("Health", "1 while the application answers its scrape.", "short",
                (f'up{{metrics_profile!="", {SEL}}}', "{{job}} {{instance}}")),
-            ts("Top endpoints", "The ten routes with the most requests.", "reqps",
-               (f"topk(10, sum by (job, method, route) (app:http_requests:rate{{{SEL}}}))", "{{job}} {{method}} {{route}}")),
+            TOP_ENDPOINTS,
             ts("Error share by application", "Share of requests answered 5xx.", "percentunit", (ERROR_SHARE, "{{job}}")),
             ts("p95 latency by application", "95th percentile of request duration.", "s",
                (f"max by (job) (app:http_request_duration_seconds:p95{{{SEL}}})", "{{job}}")),
@@ -79,8 +81,7 @@ APPLICATIONS = [
                     (f"sum by (le) (rate(http_request_duration_ms_bucket{{{SEL}}}{RATE}))", "{{le}}")),
             ts("Status codes", "Requests per second by status code.", "reqps",
                (f"sum by (status_code) (app:http_requests:rate{{{SEL}}})", "{{status_code}}")),
-            ts("Top endpoints", "The ten routes with the most requests.", "reqps",
-               (f"topk(10, sum by (job, method, route) (app:http_requests:rate{{{SEL}}}))", "{{job}} {{method}} {{route}}")),
+            TOP_ENDPOINTS,
         ]),
     ]),
     ("Applications", "runtime", "app-runtime", "Node.js runtime", ["nodejs", "prom-client"], "app:process_resident_memory_bytes", [
