@@ -93,3 +93,24 @@ def test_the_application_alerts_are_tested_in_every_profile():
     text = (RULE_TESTS / "api_test.yml").read_text()
     assert "rendered/app_profiles.yml" in text
     assert not [name for name in [*BUILTIN_PROFILES, *CUSTOM_PROFILES] if f'metrics_profile="{name}"' not in text]
+
+
+RUNBOOKS = ROOT / "docs/runbooks"
+
+
+@pytest.mark.parametrize("rule_file", sorted(shipped_files()))
+def test_every_shipped_alert_has_a_runbook_page(rule_file):
+    """runbook_url of each alert is <runbook_url>/<file>.md#<alert>: that page ships, with a section for the alert
+    saying what it means, what to check first and how to silence it."""
+    rendered = prometheus_render_rules({rule_file: shipped_files()[rule_file]})["files"][rule_file]
+    for group in yaml.safe_load(rendered)["groups"]:
+        for rule in group["rules"]:
+            if "alert" not in rule:
+                continue
+            url = rule["annotations"]["runbook_url"]
+            assert url.startswith("docs/runbooks/") and url.endswith(f"#{rule['alert'].lower()}"), url
+            page = (ROOT / url.split("#")[0]).read_text()
+            section = page.split(f"\n## {rule['alert']}\n", 1)
+            assert len(section) == 2, f"{url}: no section ## {rule['alert']}"
+            text = section[1].split("\n## ", 1)[0]
+            assert all(part in text for part in ("**Meaning.**", "**First checks.**", "**Silence.**")), url

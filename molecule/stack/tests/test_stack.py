@@ -246,7 +246,7 @@ def test_high_error_rate_fires_for_every_app_at_half_5xx_and_reaches_the_webhook
     labels = firing["app"]["labels"]
     assert {k: labels.get(k) for k in ("alertname", "severity", "job", "service", "environment")} == {
         "alertname": "HighErrorRate", "severity": "critical", "job": "app", "service": "app", "environment": "stack-test"}
-    assert firing["app"]["annotations"]["runbook_url"].endswith("/api#higherrorrate")
+    assert firing["app"]["annotations"]["runbook_url"].endswith("/api.md#higherrorrate")
     wait_for(lambda: jobs("resolved"), timeout=180, message="the resolved notification of every app")
     counts = {job: len([a for a in notifications("firing") if a["labels"]["job"] == job]) for job in RECOGNISED}
     assert counts == {job: 1 for job in RECOGNISED}  # once, not once per evaluation or per Alertmanager retry
