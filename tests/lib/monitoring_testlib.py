@@ -181,8 +181,9 @@ def sink_requests(sink, path=None):
 
 
 def scenario_ca():
-    """CA certificate the scenario's pki prepare step issued (controller path)."""
-    return os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "pki", "ca.crt")
+    """The CAs the scenario's hosts trust (the internal CA's ca-bundle.crt, controller path): the current CA first,
+    during a rotation the other one too."""
+    return os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "pki", "ca-bundle.crt")
 
 
 @pytest.fixture(scope="module")
