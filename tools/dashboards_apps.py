@@ -139,7 +139,7 @@ APPLICATIONS = [
         ]),
         ("EarnTrack: database, cache, users, earnings (seed 001)", [
             stat("Active users", "Users active now (active_users).", "short", (f"sum(active_users{{{SEL}}})", "users")),
-            ts("Database query p95", "95th percentile by query type and table (database_query_duration_ms).", "s",
+            ts("Query p95 by type and table", "95th percentile by query type and table (database_query_duration_ms).", "s",
                (p95("database_query_duration_ms", "query_type, table", 1000), "{{query_type}} {{table}}")),
             ts("Slow queries", "Queries over 100 ms per second (HighSlowQueryRate above 10).", "ops",
                (rate("slow_queries_total", "job"), "{{job}}")),
@@ -155,7 +155,7 @@ APPLICATIONS = [
         ]),
         ("ProspectFlow: database, e-mail, prospects, campaigns (seed 002)", [
             stat("Active campaigns", "Campaigns running now.", "short", (f"sum(active_campaigns{{{SEL}}})", "campaigns")),
-            ts("Database query p95", "95th percentile by operation (db_query_duration_seconds).", "s",
+            ts("Query p95 by operation", "95th percentile by operation (db_query_duration_seconds).", "s",
                (p95("db_query_duration_seconds", "operation"), "{{operation}}")),
             ts("Connection pool", "Database connections by state (DatabasePoolExhausted).", "short",
                (f"sum by (state) (db_connection_pool_size{{{SEL}}})", "{{state}}")),
@@ -167,7 +167,7 @@ APPLICATIONS = [
         ("NexusTradeAI: WebSocket, data providers, circuit breakers (seed 004)", [
             stat("Open circuit breakers", "Breakers open now (circuit_breaker_state 2; CircuitBreakerOpen).", "short",
                  (f"count(circuit_breaker_state{{{SEL}}} == 2) or vector(0)", "open")),
-            ts("WebSocket connections", "Open WebSocket connections.", "short",
+            ts("Open WebSocket connections", "WebSocket connections open now.", "short",
                (f"sum by (job) (websocket_connections{{{SEL}}})", "{{job}}")),
             ts("WebSocket messages", "Messages per second in and out.", "ops",
                (rate("websocket_messages_total", "direction"), "{{direction}}")),
@@ -177,7 +177,7 @@ APPLICATIONS = [
                "percentunit", ('job_provider:app_data_provider_errors:ratio{job=~"$job"}', "{{provider}}")),
             ts("Circuit breaker state", "0 closed, 1 half-open, 2 open.", "short",
                (f"circuit_breaker_state{{{SEL}}}", "{{breaker}}")),
-            ts("Cache hit ratio", "Redis hits / (hits + misses) (LowCacheHitRate below 50 %).", "percentunit",
+            ts("Redis cache hit ratio", "Redis hits / (hits + misses) (LowCacheHitRate below 50 %).", "percentunit",
                ('job:app_cache_hits:ratio{job=~"$job"}', "{{job}}")),
         ]),
     ]),

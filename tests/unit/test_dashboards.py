@@ -70,3 +70,10 @@ def test_make_dashboards_keeps_a_dashboard_the_operator_exported(tmp_path, monke
     assert mine.exists() and not ours.exists()
     monkeypatch.setattr("sys.argv", ["dashboards.py", "--check"])
     assert dashboards.main() == 0
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_panel_titles_are_unique_in_a_dashboard(path):
+    """The scenarios name a query by dashboard, panel title and refId: two panels of one title would share a row."""
+    titles = [p["title"] for p in json.loads(dashboards.render()[path])["panels"] if p["type"] != "row"]
+    assert len(titles) == len(set(titles)), sorted(t for t in titles if titles.count(t) > 1)

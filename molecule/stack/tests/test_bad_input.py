@@ -125,7 +125,8 @@ CASES = [
      "grafana_plugins: grafana-clock-panel needs"),
     ("grafana-samesite", "grafana", {"grafana_cookie_samesite": "loose"}, "grafana_cookie_samesite"),
     ("grafana-port-type", "grafana", {"grafana_http_port": "http"}, "grafana_http_port"),
-    ("grafana-dashboards-dir", "grafana", {"grafana_dashboards_dir": "/nonexistent"}, "grafana_dashboards_dir '/nonexistent'"),
+    ("grafana-dashboards-dir", "grafana", {"grafana_dashboards_dir": "/nonexistent"},
+     "grafana_dashboards_dir / grafana_dashboards_extra_dirs: not a directory on the controller: /nonexistent"),
     # secrets in failing items: the message names the job or receiver, never its credentials
     ("job-secret-unknown-key", "prometheus", {"prometheus_scrape_jobs": [
         {"name": "orders", "targets": ["a:1"], "bearer_token": "Case-token-5b1c", "intervall": "5s"}]},
