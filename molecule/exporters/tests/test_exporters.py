@@ -67,7 +67,7 @@ def test_prometheus_scrapes_every_exporter_over_https(prometheus):
         return {t["labels"]["job"]: t["scrapeUrl"] for t in targets if t["labels"]["job"] in EXPORTER_JOBS and t["health"] == "up"}
     wait_for(lambda: len(up()) == len(EXPORTER_JOBS), 90, message="every exporter job up")
     assert up() == {"node": "https://deb13:9100/metrics", "postgres": "https://deb13:9187/metrics",
-                    "redis": "https://deb13:9121/metrics", "blackbox": "https://deb12:9115/metrics"}
+                    "redis": "https://deb13:9121/metrics", "blackbox": "https://deb12b:9115/metrics"}
     assert wait_for(lambda: query(prometheus, 'pg_database_size_bytes{datname="postgres"} > 0'), 30,
                     message="database sizes from PostgreSQL")
     assert wait_for(lambda: query(prometheus, 'redis_up{job="redis"} == 1'), 30, message="redis_up 1")
