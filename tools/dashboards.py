@@ -175,7 +175,7 @@ DASHBOARDS = [
         ]),
     ]),
     *APPLICATIONS,
-    # The exporters' services: their panels are proven with data in molecule/exporters.
+    # The exporters' services: their panels are proven with data in molecule/apps.
     ("Services", "postgres", "postgres", "Database (PostgreSQL and the applications' queries)", ["postgres", "database"],
      "pg_up", [
          ("PostgreSQL (postgres_exporter)", [

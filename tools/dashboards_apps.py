@@ -1,9 +1,10 @@
 """The Applications folder of tools/dashboards.py: the operators' Node.js services as the seeds describe them.
 
 HTTP and runtime panels read the recording rules of app_profiles.yml (app:*), so they fill for prom-client,
-express-prom-bundle, millisecond names and any collectDefaultMetrics prefix alike; the business panels read each
-seed application's own metric names (../shared/seeds: TradeMachine 000, EarnTrack 001, ProspectFlow 002,
-NexusTradeAI 004; tests/apps/seed-app.js exposes them)."""
+express-prom-bundle, millisecond names and any collectDefaultMetrics prefix alike; the job and business panels read
+api.yml's app_business_recording (app:*), recorded from each seed application's own metric names in seconds
+(../shared/seeds: TradeMachine 000, EarnTrack 001, ProspectFlow 002, NexusTradeAI 004; tests/apps/seed-app.js
+exposes them)."""
 
 SEL = 'job=~"$job", instance=~"$instance"'
 RATE = "[$__rate_interval]"
@@ -26,14 +27,10 @@ def heatmap(title, description, unit, *queries):
     return ("heatmap", title, description, unit, queries)
 
 
-def p95(metric, by, scale=1):
-    """The 95th percentile of a histogram over the dashboard's rate interval, in seconds (scale: its unit)."""
-    expr = f"histogram_quantile(0.95, sum by ({by}, le) (rate({metric}_bucket{{{SEL}}}{RATE})))"
-    return expr + (f" / {scale}" if scale != 1 else "")
-
-
-def rate(metric, by):
-    return f"sum by ({by}) (rate({metric}{{{SEL}}}{RATE}))"
+def rec(series, by, op="sum"):
+    """One of the seed metrics' recorded series (app:<series>, api.yml's app_business_recording) for the selected
+    jobs and instances, aggregated by the given labels: sum for rates and counts, max for quantiles and states."""
+    return f"{op} by ({by}) (app:{series}{{{SEL}}})"
 
 
 QUANTILES = ("p50", "p90", "p95", "p99")
@@ -104,79 +101,77 @@ APPLICATIONS = [
     ("Applications", "jobs", "app-jobs", "Job queues", ["queues", "jobs"], "up", [
         ("Queues and jobs", [
             ts("Queue depth", "Messages waiting per queue (HighQueueDepth above 1000).", "short",
-               (f"queue_depth{{{SEL}}}", "{{job}} {{queue}}")),
+               (rec("queue_depth:sum", "job, queue"), "{{job}} {{queue}}")),
             ts("Jobs executed", "Jobs per second by type and status (seed 001).", "ops",
-               (rate("jobs_executed_total", "job_type, status"), "{{job_type}} {{status}}")),
+               (rec("jobs_executed:rate", "job_type, status"), "{{job_type}} {{status}}")),
             ts("Job failure ratio", "Share of jobs that fail (HighJobFailureRate above 10 %, critical).", "percentunit",
                ('job:app_jobs_failed:ratio{job=~"$job"}', "{{job}} {{job_type}}")),
-            ts("Job duration p95", "95th percentile of job duration (seed 001 in ms, seed 000 in s).", "s",
-               (p95("job_duration_ms", "job, job_type", 1000), "{{job}} {{job_type}}"),
-               (p95("job_duration_seconds", "job, queue_name"), "{{job}} {{queue_name}}")),
+            ts("Job duration p95", "95th percentile of job duration (seed 000 by queue, seed 001 by type).", "s",
+               (rec("job_duration_seconds:p95", "job, queue_name, job_type", "max"), "{{job}} {{queue_name}}{{job_type}}")),
             ts("Jobs by state", "Active, waiting and delayed jobs per queue (seed 000).", "short",
-               (f"jobs_active_total{{{SEL}}}", "active {{queue_name}}"),
-               (f"jobs_waiting_total{{{SEL}}}", "waiting {{queue_name}}"),
-               (f"jobs_delayed_total{{{SEL}}}", "delayed {{queue_name}}")),
+               (rec("queue_jobs:sum", "state, queue_name"), "{{state}} {{queue_name}}")),
             ts("Jobs completed and failed", "Jobs per second by queue (seed 000).", "ops",
-               (rate("jobs_completed_total", "queue_name"), "completed {{queue_name}}"),
-               (rate("jobs_failed_total", "queue_name"), "failed {{queue_name}}")),
+               (rec("queue_jobs_completed:rate", "queue_name"), "completed {{queue_name}}"),
+               (rec("queue_jobs_failed:rate", "queue_name"), "failed {{queue_name}}")),
             ts("Queue messages", "Messages per second published and consumed (seed 002).", "ops",
-               (rate("queue_messages_total", "queue, action"), "{{queue}} {{action}}")),
+               (rec("queue_messages:rate", "queue, action"), "{{queue}} {{action}}")),
             ts("Message processing p95", "95th percentile of message processing (seed 002).", "s",
-               (p95("queue_processing_duration_seconds", "queue"), "{{queue}}")),
+               (rec("queue_processing_duration_seconds:p95", "queue", "max"), "{{queue}}")),
         ]),
     ]),
     ("Applications", "business", "app-business", "Application business metrics", ["business"], "up", [
         ("TradeMachine: sessions and Prisma (seed 000)", [
             gauge("Active user sessions", "Logged-in sessions now (trade_machine_active_sessions).", "short",
-                  (30, 80), 100, (f"sum(trade_machine_active_sessions{{{SEL}}})", "sessions")),
+                  (30, 80), 100, (f"sum(app:active_sessions:sum{{{SEL}}})", "sessions")),
             ts("Prisma queries", "Database queries per second through Prisma.", "ops",
-               (rate("prisma_client_queries_total", "job"), "{{job}}")),
+               (rec("prisma_queries:rate", "job"), "{{job}}")),
             ts("Prisma query p95", "95th percentile of Prisma query time.", "s",
-               (p95("prisma_client_queries_duration_histogram_ms", "job", 1000), "{{job}}")),
+               (rec("prisma_query_duration_seconds:p95", "job", "max"), "{{job}}")),
             ts("Prisma connection pool", "Open, busy and idle connections.", "short",
-               (f"prisma_pool_connections_open{{{SEL}}}", "open"), (f"prisma_pool_connections_busy{{{SEL}}}", "busy"),
-               (f"prisma_pool_connections_idle{{{SEL}}}", "idle")),
+               (rec("prisma_pool_connections:sum", "state"), "{{state}}")),
         ]),
         ("EarnTrack: database, cache, users, earnings (seed 001)", [
-            stat("Active users", "Users active now (active_users).", "short", (f"sum(active_users{{{SEL}}})", "users")),
+            stat("Active users", "Users active now (active_users).", "short", (f"sum(app:active_users:sum{{{SEL}}})", "users")),
             ts("Query p95 by type and table", "95th percentile by query type and table (database_query_duration_ms).", "s",
-               (p95("database_query_duration_ms", "query_type, table", 1000), "{{query_type}} {{table}}")),
+               (rec("database_query_duration_seconds:p95", "query_type, table", "max"), "{{query_type}} {{table}}")),
             ts("Slow queries", "Queries over 100 ms per second (HighSlowQueryRate above 10).", "ops",
-               (rate("slow_queries_total", "job"), "{{job}}")),
+               (rec("slow_queries:rate", "job"), "{{job}}")),
             ts("Cache hit ratio", "Hits / (hits + misses) (LowCacheHitRate below 50 %).", "percentunit",
                ('job:app_cache_hits:ratio{job=~"$job"}', "{{job}}")),
-            ts("Cache size", "Bytes held by each cache.", "bytes", (f"cache_size_bytes{{{SEL}}}", "{{cache_type}}")),
+            ts("Cache size", "Bytes held by each cache.", "bytes", (rec("cache_size_bytes:sum", "cache_type"), "{{cache_type}}")),
             ts("WebSocket connections", "Open WebSocket connections.", "short",
-               (f"sum by (job) (websocket_connections_total{{{SEL}}})", "{{job}}")),
+               (rec("websocket_connections:sum", "job"), "{{job}}")),
             ts("Errors by type", "Application errors per second by type and endpoint.", "ops",
-               (rate("errors_total", "error_type, endpoint"), "{{error_type}} {{endpoint}}")),
+               (rec("errors:rate", "error_type, endpoint"), "{{error_type}} {{endpoint}}")),
             ts("Earnings processed", "Earnings records per second by platform.", "ops",
-               (rate("earnings_processed_total", "platform"), "{{platform}}")),
+               (rec("earnings_processed:rate", "platform"), "{{platform}}")),
         ]),
         ("ProspectFlow: database, e-mail, prospects, campaigns (seed 002)", [
-            stat("Active campaigns", "Campaigns running now.", "short", (f"sum(active_campaigns{{{SEL}}})", "campaigns")),
+            stat("Active campaigns", "Campaigns running now.", "short", (f"sum(app:active_campaigns:sum{{{SEL}}})", "campaigns")),
             ts("Query p95 by operation", "95th percentile by operation (db_query_duration_seconds).", "s",
-               (p95("db_query_duration_seconds", "operation"), "{{operation}}")),
+               (rec("db_query_duration_seconds:p95", "operation", "max"), "{{operation}}")),
             ts("Connection pool", "Database connections by state (DatabasePoolExhausted).", "short",
-               (f"sum by (state) (db_connection_pool_size{{{SEL}}})", "{{state}}")),
-            ts("E-mails sent", "E-mails per second by outcome.", "ops", (rate("emails_sent_total", "success"), "success={{success}}")),
+               (rec("db_pool_connections:sum", "state"), "{{state}}")),
+            ts("E-mails sent", "E-mails per second by outcome.", "ops", (rec("emails_sent:rate", "success"), "success={{success}}")),
             ts("Drafts generated", "Drafts per second by outcome (HighDraftFailureRate).", "ops",
-               (rate("drafts_generated_total", "success"), "success={{success}}")),
-            ts("Prospects processed", "Prospects per second by action.", "ops", (rate("prospects_processed_total", "action"), "{{action}}")),
+               (rec("drafts_generated:rate", "success"), "success={{success}}")),
+            ts("Prospects processed", "Prospects per second by action.", "ops", (rec("prospects_processed:rate", "action"), "{{action}}")),
         ]),
         ("NexusTradeAI: WebSocket, data providers, circuit breakers (seed 004)", [
             stat("Open circuit breakers", "Breakers open now (circuit_breaker_state 2; CircuitBreakerOpen).", "short",
-                 (f"count(circuit_breaker_state{{{SEL}}} == 2) or vector(0)", "open")),
+                 (f"count(app:circuit_breaker_state:max{{{SEL}}} == 2) or vector(0)", "open")),
             ts("Open WebSocket connections", "WebSocket connections open now.", "short",
-               (f"sum by (job) (websocket_connections{{{SEL}}})", "{{job}}")),
+               (rec("websocket_connections:sum", "job"), "{{job}}")),
             ts("WebSocket messages", "Messages per second in and out.", "ops",
-               (rate("websocket_messages_total", "direction"), "{{direction}}")),
+               (rec("websocket_messages:rate", "direction"), "{{direction}}")),
             ts("Data provider p95", "95th percentile of each data provider's API latency.", "s",
-               (p95("data_provider_request_duration_seconds", "provider"), "{{provider}}")),
+               (rec("data_provider_request_duration_seconds:p95", "provider", "max"), "{{provider}}")),
             ts("Data provider errors", "Share of each provider's calls that fail (DataProviderFailures above 5 %).",
                "percentunit", ('job_provider:app_data_provider_errors:ratio{job=~"$job"}', "{{provider}}")),
             ts("Circuit breaker state", "0 closed, 1 half-open, 2 open.", "short",
-               (f"circuit_breaker_state{{{SEL}}}", "{{breaker}}")),
+               (rec("circuit_breaker_state:max", "breaker", "max"), "{{breaker}}")),
+            ts("Circuit breaker transitions", "State changes per second by breaker and new state.", "ops",
+               (rec("circuit_breaker_transitions:rate", "breaker, to"), "{{breaker}} to {{to}}")),
             ts("Redis cache hit ratio", "Redis hits / (hits + misses) (LowCacheHitRate below 50 %).", "percentunit",
                ('job:app_cache_hits:ratio{job=~"$job"}', "{{job}}")),
         ]),

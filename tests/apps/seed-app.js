@@ -183,6 +183,7 @@ const seeds = {
     const providerErrors = new client.Counter({ name: 'data_provider_errors_total', help: 'Data provider errors', labelNames: ['provider'] });
     const breaker = new client.Gauge({ name: 'circuit_breaker_state', help: '0 closed, 1 half-open, 2 open', labelNames: ['breaker'] });
     const changes = new client.Counter({ name: 'circuit_breaker_state_changes_total', help: 'Breaker changes', labelNames: ['breaker', 'to'] });
+    changes.inc({ breaker: 'polygon', to: 'open' }, 0);  // exposed from the start, as prom-client users initialise
     every(1000, () => {
       sockets.set(100 + Math.floor(Math.random() * 20));
       messages.inc({ direction: 'in' }, 30); messages.inc({ direction: 'out' }, 50);

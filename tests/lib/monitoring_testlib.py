@@ -78,7 +78,7 @@ def run_logs():
     return text
 
 
-# Dashboards of the exporters' services (files/grafana/dashboards/Services), proven in molecule/exporters.
+# Dashboards of the exporters' services (files/grafana/dashboards/Services), proven in molecule/apps.
 SERVICES = "Services/"
 
 

@@ -6,6 +6,7 @@ import re
 
 import dashboards
 import pytest
+import yaml
 
 PATHS = sorted(dashboards.render())
 
@@ -46,6 +47,41 @@ def test_the_http_and_runtime_panels_read_only_the_normalised_series():
     assert "by (job, method, route)" in dashboards.render()["Applications/http-traffic.json"]  # method kept
     for q in ("p50", "p90", "p95", "p99"):
         assert f"app:http_request_duration_seconds:{q}" in dashboards.render()["Applications/http-traffic.json"]
+
+
+ROOT = dashboards.OUT.parents[2]
+
+
+def seed_metric_names():
+    """The metrics tests/apps/seed-app.js declares for the seeds 000-004 beyond HTTP (app_profiles.yml records
+    those): the seeds' own names, as their requirement documents list them."""
+    text = (ROOT / "tests/apps/seed-app.js").read_text()
+    seeds = text[text.index("const seeds = {"):text.index("  none: () =>")]
+    names = set(re.findall(r"name: '([a-z_]+)'", seeds))
+    names |= {f"{stem}_{kind}" for stem in re.findall(r"name: `(\w+)_\$\{kind\}`", seeds) for kind in ("open", "busy", "idle")}
+    names |= set(re.findall(r"'(jobs_\w+_total)'", seeds))
+    return {n for n in names if not n.startswith("http_")}
+
+
+def recording_rules():
+    groups = yaml.safe_load((ROOT / "files/prometheus/rules/api.yml").read_text())["groups"]
+    return {r["record"]: r["expr"] for g in groups for r in g["rules"] if "record" in r}
+
+
+def test_every_seed_metric_is_recorded_and_the_job_and_business_panels_read_the_records():
+    """Each metric a seed application exposes besides HTTP feeds a recording rule (in seconds where it is in ms),
+    and the Job queues and business panels read recorded series only, never a seed's raw name."""
+    records = recording_rules()
+    names = seed_metric_names()
+    assert {"trade_machine_active_sessions", "prisma_pool_connections_idle", "jobs_delayed_total", "database_query_duration_ms",
+            "websocket_connections_total", "websocket_connections", "circuit_breaker_state", "active_campaigns"} <= names
+    read = set(re.findall(r"[a-z_]+", " ".join(records.values())))
+    assert sorted(n for n in names if n not in read and f"{n}_bucket" not in read) == []
+    for path in ("Applications/jobs.json", "Applications/business.json"):
+        model = json.loads(dashboards.render()[path])
+        exprs = [t["expr"] for p in model["panels"] if p["type"] != "row" for t in p.get("targets", [])]
+        series = {s for e in exprs for s in re.findall(r"([a-zA-Z_:][\w:]*)\{", e)}
+        assert exprs and series <= set(records), (path, series - set(records))
 
 
 def test_seed_000s_sessions_are_a_gauge_with_its_thresholds():

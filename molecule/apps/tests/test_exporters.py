@@ -121,7 +121,7 @@ def test_blackbox_probes_the_health_endpoint_and_the_broken_url(prometheus):
 
 def test_every_https_endpoint_of_the_stack_reports_its_certificate_expiry(prometheus):
     expected = {f"https://deb13:{port}/metrics" for port in (9100, 9121, 9187)} | {
-        "https://deb12:9090/metrics", "https://deb12b:9115/metrics"}
+        "https://deb12:9090/metrics", "https://deb12:9093/metrics", "https://deb12b:9115/metrics"}
 
     def expiries():
         return {r["metric"]["instance"]: float(r["value"][1])
