@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 SCENARIO ?=
 
-.PHONY: test lab lab-down bench bench-central bench-rolling bootstrap lint unit molecule dashboards
+.PHONY: test lab lab-down bench bench-central bench-rolling bootstrap lint unit molecule dashboards docs
 test:            ## lint, unit tests and every Molecule scenario
 	python3 tools/run_tests.py
 lab: bootstrap   ## start the lab containers and converge site.yml on them
@@ -17,6 +17,8 @@ bench-rolling: bootstrap ## scrape gap of the HA pair during a rolling upgrade (
 	$(PY) tools/bench_rolling.py
 dashboards:      ## regenerate files/grafana/dashboards from tools/dashboards.py
 	$(PY) tools/dashboards.py
+docs:            ## regenerate each role's README.md from meta/argument_specs.yml and docs/usage.md
+	$(PY) tools/role_docs.py
 bootstrap:       ## venv, Docker engine, artifact mirror, base images
 	python3 tools/bootstrap.py
 lint:
