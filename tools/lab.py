@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mirror  # noqa: E402
 from common import CACHE, ROOT, VENV, log, run  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "roles/monitoring_common/filter_plugins"))
-from monitoring_components import COMPONENTS  # noqa: E402  (ports from the registry)
+sys.path.insert(0, str(ROOT / "collections"))  # the repository as the collection monitoring.stack
+from ansible_collections.monitoring.stack.plugins.filter.monitoring_components import COMPONENTS  # noqa: E402
 
 NETWORK = "monitoring-lab"
 # name -> (Debian release, inventory groups); node_exporter runs on every host.

@@ -202,7 +202,7 @@ def run_playbook(playbook, *args, timeout=300):
     root = os.environ["MONITORING_ROOT"]
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.cfg"),
-                   ANSIBLE_ROLES_PATH=f"{root}/roles", ANSIBLE_FILTER_PLUGINS=f"{root}/roles/monitoring_common/filter_plugins",
+                   ANSIBLE_COLLECTIONS_PATH=f"{root}/collections:~/.ansible/collections:/usr/share/ansible/collections",
                    ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOG_PATH=os.path.join(tmp, "ansible.log"))
         inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
         proc = subprocess.run(["ansible-playbook", playbook, "-i", inventory, *args],

@@ -1,4 +1,4 @@
-"""Grafana's datasources from the inventory's endpoints (roles/grafana/filter_plugins/grafana.py)."""
+"""Grafana's datasources from the inventory's endpoints (plugins/filter/grafana.py)."""
 from grafana import grafana_inventory_datasources
 
 

@@ -1,6 +1,5 @@
 """The shared modules as the action plugins run them: source and arguments to a Python on stdin, no AnsiballZ."""
 import base64
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -8,11 +7,8 @@ from pathlib import Path
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 
-# By path: the action plugins' directory also holds monitoring_files.py, which would shadow the module.
-_SPEC = importlib.util.spec_from_file_location(
-    "_monitoring_lean", Path(__file__).resolve().parents[2] / "roles/monitoring_common/action_plugins/_monitoring_lean.py")
-lean = sys.modules.setdefault("_monitoring_lean", importlib.util.module_from_spec(_SPEC))
-_SPEC.loader.exec_module(lean)
+from ansible_collections.monitoring.stack.plugins.plugin_utils import monitoring_lean as lean
+
 build_script, load_module, parse_output = lean.build_script, lean.load_module, lean.parse_output
 
 

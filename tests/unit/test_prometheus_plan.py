@@ -1,4 +1,4 @@
-"""prometheus.yml's jobs, alerting and secret files from the inventory (roles/prometheus/filter_plugins)."""
+"""prometheus.yml's jobs, alerting and secret files from the inventory (plugins/filter/prometheus.py)."""
 from prometheus import prometheus_inventory_endpoints, prometheus_jobs, prometheus_scrape_plan
 
 GROUPS = {"node_exporter": ["n1", "n2"], "alertmanager": ["am1"], "app": ["a1"], "grafana": []}

@@ -5,13 +5,11 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import filter_loader
 from ansible.template import Templar, trust_as_template
 
 from monitoring_common import monitoring_endpoints
 
 ROOT = Path(__file__).resolve().parents[2]
-filter_loader.add_directory(str(ROOT / "roles/monitoring_common/filter_plugins"))
 
 CASES = [
     ("prometheus", {"prometheus_route_prefix": "prometheus/", "prometheus_external_url": ""}, "/prometheus"),

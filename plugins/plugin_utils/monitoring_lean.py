@@ -6,10 +6,10 @@ more than the work of monitoring_files on a converged host. These modules need n
 Ansible on the host, so the action sends their source with the validated arguments to the host's
 Python on stdin (as pipelining does), through the connection and become of the task. Arguments are
 validated on the controller against the module's own ARGUMENT_SPEC, and no_log values are masked
-in the result, as AnsibleModule would. The modules in library/ stay complete Ansible modules
+in the result, as AnsibleModule would. The modules in plugins/modules stay complete Ansible modules
 (documentation, ansible-doc, direct use).
 """
-import importlib.util
+import importlib
 import json
 import os
 import shlex
@@ -20,8 +20,8 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
-ROLE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCES = {"monitoring_http": os.path.join(ROLE_DIR, "module_utils", "monitoring_http.py")}
+PLUGINS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SOURCES = {"monitoring_http": os.path.join(PLUGINS_DIR, "module_utils", "monitoring_http.py")}
 
 # Runs on the host: loads the sources as modules, then calls the module's run().
 RUNNER = r'''
@@ -54,23 +54,14 @@ def _source(path):
 
 
 def load_module(name):
-    """The library module on the controller, for its ARGUMENT_SPEC (its monitoring_http import resolved)."""
-    key = f"_monitoring_lean_{name}"
-    if key not in sys.modules:
-        for dep, path in (("monitoring_http", SOURCES["monitoring_http"]), (key, os.path.join(ROLE_DIR, "library", f"{name}.py"))):
-            if dep in sys.modules:
-                continue
-            spec = importlib.util.spec_from_file_location(dep, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[dep] = module
-            spec.loader.exec_module(module)
-    return sys.modules[key]
+    """The module on the controller, for its ARGUMENT_SPEC."""
+    return importlib.import_module(f"ansible_collections.monitoring.stack.plugins.modules.{name}")
 
 
 def build_script(name, params, check_mode, diff):
     """The Python program sent to the host: sources, arguments and the runner."""
     sources = [(dep, _source(path)) for dep, path in SOURCES.items()]
-    sources.append((name, _source(os.path.join(ROLE_DIR, "library", f"{name}.py"))))
+    sources.append((name, _source(os.path.join(PLUGINS_DIR, "modules", f"{name}.py"))))
     payload = {"sources": sources, "params": params, "check_mode": bool(check_mode), "diff": bool(diff)}
     return f"import json\nPAYLOAD = json.loads({json.dumps(json.dumps(payload))})\n{RUNNER}"
 
@@ -88,7 +79,7 @@ def parse_output(stdout):
 
 
 class LeanModuleAction(ActionBase):
-    """Action that runs library/<MODULE>.py on the host without AnsiballZ."""
+    """Action that runs plugins/modules/<MODULE>.py on the host without AnsiballZ."""
 
     MODULE = ""
     TRANSFERS_FILES = False

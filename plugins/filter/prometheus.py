@@ -1,12 +1,9 @@
 """The prometheus role's logic: input checks the argument spec cannot express, and the scrape jobs, alerting
 and secret files of prometheus.yml built from the inventory (each secret file name is made here only)."""
-import os
 import re
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "monitoring_common", "filter_plugins"))
-from ansible.plugins.filter.core import to_nice_yaml  # noqa: E402
-from monitoring_common import monitoring_endpoints  # noqa: E402
+from ansible.plugins.filter.core import to_nice_yaml
+from ansible_collections.monitoring.stack.plugins.filter.monitoring_common import monitoring_endpoints
 
 JOB_KEYS = ("name", "targets", "group", "port", "metrics_path", "scheme", "scrape_interval", "scrape_timeout",
             "basic_auth", "bearer_token", "tls_config", "labels", "relabel_configs", "metric_relabel_configs",

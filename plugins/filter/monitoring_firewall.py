@@ -1,13 +1,10 @@
 """nftables rules of one host: each stack port open only to the hosts that connect to it (monitoring_firewall)."""
 import ipaddress
-import os
-import sys
 
 from ansible.errors import AnsibleFilterError
 
-sys.path.insert(0, os.path.dirname(__file__))
-from monitoring_addresses import controller_addresses  # noqa: E402
-from monitoring_components import COMPONENTS  # noqa: E402
+from ansible_collections.monitoring.stack.plugins.filter.monitoring_addresses import controller_addresses
+from ansible_collections.monitoring.stack.plugins.filter.monitoring_components import COMPONENTS
 
 TABLE = "monitoring_stack"
 

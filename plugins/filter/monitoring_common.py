@@ -4,7 +4,6 @@ and run costs more controller time than the module run that writes the file."""
 import base64
 import os
 import re
-import sys
 from urllib.parse import urlsplit
 
 import bcrypt
@@ -12,10 +11,9 @@ import yaml
 from ansible.errors import AnsibleFilterError
 from ansible.plugins.filter.core import to_nice_yaml
 
-# The component registry sits next to this file (stdlib only, shared with tools/lab.py).
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from monitoring_addresses import belongs_to_another, literal_ip, owners  # noqa: E402
-from monitoring_components import COMPONENTS  # noqa: E402
+# The component registry and the address helpers: filters of this collection too (tools/lab.py reads the registry).
+from ansible_collections.monitoring.stack.plugins.filter.monitoring_addresses import belongs_to_another, literal_ip, owners
+from ansible_collections.monitoring.stack.plugins.filter.monitoring_components import COMPONENTS
 
 MANAGED = "#\n# Ansible managed\n#\n"
 

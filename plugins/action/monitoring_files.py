@@ -1,0 +1,6 @@
+"""Runs plugins/modules/monitoring_files.py on the host without Ansible's module wrapper (plugin_utils/monitoring_lean.py)."""
+from ansible_collections.monitoring.stack.plugins.plugin_utils.monitoring_lean import LeanModuleAction
+
+
+class ActionModule(LeanModuleAction):
+    MODULE = "monitoring_files"
