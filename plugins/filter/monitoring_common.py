@@ -2,11 +2,13 @@
 ini values, file entries. Files every host gets are rendered here, in Python: a template lookup per host
 and run costs more controller time than the module run that writes the file."""
 import base64
+import functools
 import os
 import re
 from urllib.parse import urlsplit
 
 import bcrypt
+import jinja2
 import yaml
 from ansible.errors import AnsibleFilterError
 from ansible.plugins.filter.core import to_nice_yaml
@@ -85,10 +87,30 @@ def _unit_value(value):
     return ("yes" if value else "no") if isinstance(value, bool) else str(value)
 
 
+# The unit files are templates of the shared role (roles/monitoring_common/templates/systemd), compiled once per
+# process: the filters check and quote the values, the templates lay the units out.
+UNIT_TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                              "roles", "monitoring_common", "templates", "systemd")
+
+
+@functools.lru_cache(maxsize=None)
+def _unit_template(name):
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(UNIT_TEMPLATES), trim_blocks=True,
+                                     keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False)
+    return environment.get_template(name)
+
+
+def _unit(template, **values):
+    return _unit_template(template).render(managed=MANAGED, **values)
+
+
+def _unit_value(value):
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+
 def monitoring_unit_hardening(name, read_write_paths, base, overrides):
-    """The [Service] hardening lines: the baseline merged with overrides (None drops a directive), sorted."""
-    lines = [f"# Hardening: systemd-analyze security {name}.service"]
-    lines += [f"ReadWritePaths={path}" for path in read_write_paths or []]
+    """The [Service] hardening of hardening.j2: {name, read_write_paths, hardening: [(directive, value)]}, the
+    baseline merged with overrides (None drops a directive), sorted."""
     merged = dict(base or {}, **(overrides or {}))
     unknown = sorted(set(merged) - HARDENING_KEYS)
     if unknown:
@@ -97,13 +119,9 @@ def monitoring_unit_hardening(name, read_write_paths, base, overrides):
     bad += ["ReadWritePaths"] if any(_CONTROL.search(str(path)) for path in read_write_paths or []) else []
     if bad:
         raise AnsibleFilterError(f"{name}: hardening directive(s) {', '.join(bad)} contain a line break or control character")
-    for key in sorted(merged):
-        value = merged[key]
-        if value is None:
-            continue
-        for item in value if isinstance(value, (list, tuple)) else [value]:
-            lines.append(f"{key}={_unit_value(item)}")
-    return "\n".join(lines) + "\n"
+    items = [(key, _unit_value(item)) for key in sorted(merged) if merged[key] is not None
+             for item in (merged[key] if isinstance(merged[key], (list, tuple)) else [merged[key]])]
+    return {"name": name, "read_write_paths": list(read_write_paths or []), "hardening": items}
 
 
 def _environment(name, what, variables):
@@ -124,7 +142,7 @@ def _refuse_line_breaks(spec, what, keys):
 
 
 def monitoring_systemd_unit(spec):
-    """A hardened unit (or, with spec.dropin_for, a drop-in hardening a packaged unit).
+    """A hardened unit (service.j2) or, with spec.dropin_for, a drop-in hardening a packaged unit (dropin.j2).
 
     spec: name, description, documentation, user, group, exec, args, reloadable, environment ({name: value}),
     read_write_paths, hardening_base, hardening, dropin_for, wants (units started with it, e.g. its timers).
@@ -132,28 +150,22 @@ def monitoring_systemd_unit(spec):
     _refuse_line_breaks(spec, "the unit's", ("description", "documentation", "exec", "user", "group"))
     hardening = monitoring_unit_hardening(spec["name"], spec.get("read_write_paths"), spec.get("hardening_base"),
                                           spec.get("hardening"))
-    reload = "ExecReload=/bin/kill -HUP $MAINPID\n" if spec.get("reloadable") else ""
-    environment = ""
-    for key, value in _environment(spec["name"], "environment", spec.get("environment")):
-        # No secrets here: the unit is world-readable (secrets go to *_FILE variables).
-        environment += f"Environment={monitoring_systemd_quote(f'{key}={value}')}\n"
+    # No secrets in Environment=: the unit is world-readable (secrets go to *_FILE variables or EnvironmentFile=).
+    environment = [f"Environment={monitoring_systemd_quote(f'{key}={value}')}"
+                   for key, value in _environment(spec["name"], "environment", spec.get("environment"))]
     if spec.get("environment_file"):
-        environment += f"EnvironmentFile={monitoring_systemd_quote(spec['environment_file'])}\n"
+        environment.append(f"EnvironmentFile={monitoring_systemd_quote(spec['environment_file'])}")
+    values = dict(hardening, reloadable=bool(spec.get("reloadable")), environment=environment)
     if spec.get("dropin_for"):
-        return (f"{MANAGED}# Hardening added to the packaged {spec['dropin_for']}.service.\n[Service]\n"
-                + ("ExecReload=\n" + reload if reload else "") + environment + hardening)
-    exec_start = spec["exec"] + "".join(f" \\\n    {monitoring_systemd_quote(arg)}" for arg in spec.get("args") or [])
-    documentation = f"Documentation={spec['documentation']}\n" if spec.get("documentation") else ""
-    wants = " ".join(["network-online.target"] + [monitoring_systemd_quote(unit) for unit in spec.get("wants") or []])
-    return (f"{MANAGED}[Unit]\nDescription={spec['description']}\n{documentation}"
-            f"Wants={wants}\nAfter=network-online.target\n\n"
-            f"[Service]\nType=simple\nUser={spec['user']}\nGroup={spec['group']}\nExecStart={exec_start}\n{reload}{environment}"
-            "Restart=on-failure\nRestartSec=5s\nTimeoutStopSec=120s\nLimitNOFILE=65536\n\n"
-            f"{hardening}\n[Install]\nWantedBy=multi-user.target\n")
+        return _unit("dropin.j2", dropin_for=spec["dropin_for"], **values)
+    return _unit("service.j2", description=spec["description"], documentation=spec.get("documentation") or "",
+                 wants=["network-online.target"] + [monitoring_systemd_quote(unit) for unit in spec.get("wants") or []],
+                 user=spec["user"], group=spec["group"], exec=spec["exec"],
+                 args=[monitoring_systemd_quote(arg) for arg in spec.get("args") or []], **values)
 
 
 def monitoring_timer_units(spec):
-    """A periodic job as a hardened oneshot service and its timer: {"service": content, "timer": content}.
+    """A periodic job as a hardened oneshot service (oneshot.j2) and its timer (timer.j2): {"service", "timer"}.
 
     spec: name, description, exec, args, interval (systemd time span between runs; the first run comes 15 s
     after the timer starts), part_of (the component it belongs to: its unit starts the timer through Wants=,
@@ -168,13 +180,9 @@ def monitoring_timer_units(spec):
            "CapabilityBoundingSet": " ".join(spec.get("capabilities") or [])}
     hardening = monitoring_unit_hardening(name, spec.get("read_write_paths"), dict(spec.get("hardening_base") or {}, **own),
                                           spec.get("hardening"))
-    exec_start = spec["exec"] + "".join(f" {monitoring_systemd_quote(arg)}" for arg in spec.get("args") or [])
-    service = (f"{MANAGED}[Unit]\nDescription={spec['description']}\n\n"
-               f"[Service]\nType=oneshot\nExecStart={exec_start}\nTimeoutStartSec=60s\n\n{hardening}")
-    timer = (f"{MANAGED}[Unit]\nDescription={spec['description']} (every {spec['interval']})\n"
-             f"PartOf={spec['part_of']}.service\n\n"
-             f"[Timer]\nOnActiveSec=15s\nOnUnitActiveSec={spec['interval']}\nAccuracySec=10s\n")
-    return {"service": service, "timer": timer}
+    return {"service": _unit("oneshot.j2", description=spec["description"], exec=spec["exec"],
+                             args=[monitoring_systemd_quote(arg) for arg in spec.get("args") or []], **hardening),
+            "timer": _unit("timer.j2", description=spec["description"], interval=spec["interval"], part_of=spec["part_of"])}
 
 
 _ENV_SPECIAL = re.compile(r'[\\"`$]')

@@ -67,6 +67,21 @@ def assert_hardened(host, unit, capsys, limit=2.0):
     assert score <= limit, f"{unit} exposure {score} > {limit}"
 
 
+GOLDEN_UNITS = Path(__file__).resolve().parents[1] / "golden/units"
+
+
+def assert_golden_unit(host, unit):
+    """The unit file on the host is the committed tests/golden/units/<unit>, byte for byte: a change to a shipped
+    unit (its template, a role's arguments or hardening) shows in review. MONITORING_UPDATE_GOLDEN=1 writes the
+    host's file there instead (then review the diff)."""
+    text = host.file(f"/etc/systemd/system/{unit}").content_string
+    golden = GOLDEN_UNITS / unit
+    if os.environ.get("MONITORING_UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert golden.exists() and text == golden.read_text(), \
+        f"/etc/systemd/system/{unit} differs from tests/golden/units/{unit} (MONITORING_UPDATE_GOLDEN=1 rewrites it)"
+
+
 def run_logs():
     """Everything the scenario's Ansible runs printed so far (files named by the runner)."""
     paths = [p for p in os.environ.get("MONITORING_RUN_LOGS", "").split(":") if p]

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from monitoring_testlib import (SERVICES, assert_hardened, changed_hosts, container_ip, get, hostvars,  # noqa: F401
+from monitoring_testlib import (SERVICES, assert_golden_unit, assert_hardened, changed_hosts, container_ip, get, hostvars,  # noqa: F401
                                 inventory_hosts, queries_without_data, run_logs, run_playbook, scenario_ca, wait_for)
 
 testinfra_hosts = inventory_hosts("deb13")
@@ -185,6 +185,17 @@ def test_a_stopped_postgresql_raises_postgres_down(host, prometheus):
                                             ("deb13", "postgres_exporter"), ("deb12b", "blackbox_exporter")])
 def test_exporter_units_are_hardened(host, name, unit, capsys):
     assert_hardened(host.get_host(f"docker://{name}"), f"{unit}.service", capsys)
+
+
+@pytest.mark.parametrize(("name", "unit"), [
+    ("deb13", "node_exporter.service"), ("deb13", "node_exporter-reboot-required.service"),
+    ("deb13", "node_exporter-reboot-required.timer"), ("deb13", "postgres_exporter.service"),
+    ("deb13", "redis_exporter.service"), ("deb13", "monitoring-firewall.service"), ("deb12b", "blackbox_exporter.service"),
+    ("deb12", "prometheus.service"), ("deb12", "alertmanager.service")])
+def test_every_unit_is_its_golden_file(host, name, unit):
+    """The units (roles/monitoring_common/templates/systemd, roles/monitoring_firewall/templates) as the roles
+    render them here: tests/golden/units."""
+    assert_golden_unit(host.get_host(f"docker://{name}"), unit)
 
 
 def test_no_secret_in_the_output(hostvars):

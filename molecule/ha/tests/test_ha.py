@@ -7,7 +7,8 @@ import time
 import pytest
 import requests
 import yaml
-from monitoring_testlib import assert_hardened, container_ip, get, inventory_hosts, queries_without_data, run_logs, scenario_ca, sink_requests, wait_for
+from monitoring_testlib import (assert_golden_unit, assert_hardened, container_ip, get, inventory_hosts, queries_without_data,
+                                run_logs, scenario_ca, sink_requests, wait_for)
 
 testinfra_hosts = inventory_hosts("ha-central")
 CA = scenario_ca()
@@ -156,3 +157,7 @@ def test_with_a_prometheus_and_an_alertmanager_down_a_new_alert_arrives_once(hos
 
 def test_central_store_unit_is_hardened(host, capsys):
     assert_hardened(host, "victoriametrics.service", capsys)
+
+
+def test_central_store_unit_is_its_golden_file(host):
+    assert_golden_unit(host, "victoriametrics.service")
