@@ -1,23 +1,18 @@
-"""Filters for the shared role: bcrypt hashes, web config and unit files, endpoints of inventory groups,
-ini values, file entries. Files every host gets are rendered here, in Python: a template lookup per host
-and run costs more controller time than the module run that writes the file."""
+"""Filters for the shared role: bcrypt hashes and the web config, the checks every component shares, the release
+and the deploy plan (one module run per component and host), ini values, durations, file entries. Units are in
+monitoring_units.py, endpoints in monitoring_endpoints.py. Files every host gets are rendered here, in Python: a
+template lookup per host and run costs more controller time than the module run that writes the file."""
 import base64
-import functools
 import os
 import re
-from urllib.parse import urlsplit
 
 import bcrypt
-import jinja2
 import yaml
 from ansible.errors import AnsibleFilterError
 from ansible.plugins.filter.core import to_nice_yaml
-
-# The component registry and the address helpers: filters of this collection too (tools/lab.py reads the registry).
-from ansible_collections.monitoring.stack.plugins.filter.monitoring_addresses import belongs_to_another, literal_ip, owners
-from ansible_collections.monitoring.stack.plugins.filter.monitoring_components import COMPONENTS
-
-MANAGED = "#\n# Ansible managed\n#\n"
+from ansible_collections.monitoring.stack.plugins.filter.monitoring_endpoints import _client_user, _truthy, monitoring_health_host
+from ansible_collections.monitoring.stack.plugins.filter.monitoring_units import (
+    _CONTROL, HARDENING_KEYS, MANAGED, monitoring_environment_file, monitoring_systemd_unit)
 
 
 def monitoring_bcrypt_users(users, existing=None, cost=10):
@@ -41,20 +36,6 @@ def monitoring_bcrypt_users(users, existing=None, cost=10):
                 pass  # not a bcrypt hash: replace it
         hashed[user] = bcrypt.hashpw(secret, bcrypt.gensalt(int(cost))).decode()
     return hashed
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-def monitoring_systemd_quote(arg):
-    """Quote one command-line argument for ExecStart= (escapes, specifiers, variables).
-
-    A line break would end ExecStart= and start a directive of its own: refused (the validation plays name the
-    variable first)."""
-    if _CONTROL.search(str(arg)):
-        raise AnsibleFilterError(f"a command-line argument contains a line break or control character: {str(arg)[:40]!r}")
-    text = str(arg).replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
-    return f'"{text}"' if any(c in text for c in " \t'\"\\;") else text
 
 
 def monitoring_web_config(spec):
@@ -83,127 +64,8 @@ def monitoring_web_config(spec):
     return MANAGED + (to_nice_yaml(config, indent=2, sort_keys=True) if config else "{}\n")
 
 
-def _unit_value(value):
-    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
-
-
-# The unit files are templates of the shared role (roles/monitoring_common/templates/systemd), compiled once per
-# process: the filters check and quote the values, the templates lay the units out.
-UNIT_TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                              "roles", "monitoring_common", "templates", "systemd")
-
-
-@functools.lru_cache(maxsize=None)
-def _unit_template(name):
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(UNIT_TEMPLATES), trim_blocks=True,
-                                     keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False)
-    return environment.get_template(name)
-
-
-def _unit(template, **values):
-    return _unit_template(template).render(managed=MANAGED, **values)
-
-
-def _unit_value(value):
-    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
-
-
-def monitoring_unit_hardening(name, read_write_paths, base, overrides):
-    """The [Service] hardening of hardening.j2: {name, read_write_paths, hardening: [(directive, value)]}, the
-    baseline merged with overrides (None drops a directive), sorted."""
-    merged = dict(base or {}, **(overrides or {}))
-    unknown = sorted(set(merged) - HARDENING_KEYS)
-    if unknown:
-        raise AnsibleFilterError(f"{name}: unknown systemd hardening directive(s) {', '.join(unknown)}")
-    bad = [key for key, value in merged.items() if _CONTROL.search(str(value)) or _CONTROL.search(str(key))]
-    bad += ["ReadWritePaths"] if any(_CONTROL.search(str(path)) for path in read_write_paths or []) else []
-    if bad:
-        raise AnsibleFilterError(f"{name}: hardening directive(s) {', '.join(bad)} contain a line break or control character")
-    items = [(key, _unit_value(item)) for key in sorted(merged) if merged[key] is not None
-             for item in (merged[key] if isinstance(merged[key], (list, tuple)) else [merged[key]])]
-    return {"name": name, "read_write_paths": list(read_write_paths or []), "hardening": items}
-
-
-def _environment(name, what, variables):
-    """(name, value) pairs, sorted; a key that is no variable name or a value with a line break is an error."""
-    pairs = sorted((variables or {}).items())
-    for key, value in pairs:
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*\Z", str(key)) or _CONTROL.search(str(value)):
-            raise AnsibleFilterError(f"{name}: {what} {key!r} needs a variable name and a value without "
-                                     "line breaks or control characters")
-    return pairs
-
-
-def _refuse_line_breaks(spec, what, keys):
-    """A unit line a value could split (a line break starts a new directive) is an error naming the key."""
-    for key in keys:
-        if _CONTROL.search(str(spec.get(key) or "")):
-            raise AnsibleFilterError(f"{spec['name']}: {what} {key} contains a line break or control character")
-
-
-def monitoring_systemd_unit(spec):
-    """A hardened unit (service.j2) or, with spec.dropin_for, a drop-in hardening a packaged unit (dropin.j2).
-
-    spec: name, description, documentation, user, group, exec, args, reloadable, environment ({name: value}),
-    read_write_paths, hardening_base, hardening, dropin_for, wants (units started with it, e.g. its timers).
-    """
-    _refuse_line_breaks(spec, "the unit's", ("description", "documentation", "exec", "user", "group"))
-    hardening = monitoring_unit_hardening(spec["name"], spec.get("read_write_paths"), spec.get("hardening_base"),
-                                          spec.get("hardening"))
-    # No secrets in Environment=: the unit is world-readable (secrets go to *_FILE variables or EnvironmentFile=).
-    environment = [f"Environment={monitoring_systemd_quote(f'{key}={value}')}"
-                   for key, value in _environment(spec["name"], "environment", spec.get("environment"))]
-    if spec.get("environment_file"):
-        environment.append(f"EnvironmentFile={monitoring_systemd_quote(spec['environment_file'])}")
-    values = dict(hardening, reloadable=bool(spec.get("reloadable")), environment=environment)
-    if spec.get("dropin_for"):
-        return _unit("dropin.j2", dropin_for=spec["dropin_for"], **values)
-    return _unit("service.j2", description=spec["description"], documentation=spec.get("documentation") or "",
-                 wants=["network-online.target"] + [monitoring_systemd_quote(unit) for unit in spec.get("wants") or []],
-                 user=spec["user"], group=spec["group"], exec=spec["exec"],
-                 args=[monitoring_systemd_quote(arg) for arg in spec.get("args") or []], **values)
-
-
-def monitoring_timer_units(spec):
-    """A periodic job as a hardened oneshot service (oneshot.j2) and its timer (timer.j2): {"service", "timer"}.
-
-    spec: name, description, exec, args, interval (systemd time span between runs; the first run comes 15 s
-    after the timer starts), part_of (the component it belongs to: its unit starts the timer through Wants=,
-    so boot and every restart of the component start it), read_write_paths, capabilities, hardening_base, hardening.
-    Runs as root inside the sandbox: it may write only read_write_paths and has no network.
-    """
-    name = spec["name"]
-    _refuse_line_breaks(spec, "the timer's", ("description", "exec", "interval", "part_of"))
-    # A writer needs no network and only the capabilities it names (CAP_DAC_OVERRIDE: a directory another user
-    # owns); its files must stay readable by the component.
-    own = {"PrivateNetwork": "yes", "IPAddressDeny": "any", "RestrictAddressFamilies": "AF_UNIX", "UMask": "0022",
-           "CapabilityBoundingSet": " ".join(spec.get("capabilities") or [])}
-    hardening = monitoring_unit_hardening(name, spec.get("read_write_paths"), dict(spec.get("hardening_base") or {}, **own),
-                                          spec.get("hardening"))
-    return {"service": _unit("oneshot.j2", description=spec["description"], exec=spec["exec"],
-                             args=[monitoring_systemd_quote(arg) for arg in spec.get("args") or []], **hardening),
-            "timer": _unit("timer.j2", description=spec["description"], interval=spec["interval"], part_of=spec["part_of"])}
-
-
-_ENV_SPECIAL = re.compile(r'[\\"`$]')
-
-
-def monitoring_environment_file(name, variables):
-    """An EnvironmentFile= for secrets ({NAME: value}): root-only, read by systemd before it drops privileges.
-    Double-quoted, so \\ " ` $ are escaped and reach the process verbatim."""
-    lines = []
-    for key, value in _environment(name, "secret environment", variables):
-        quoted = _ENV_SPECIAL.sub(r"\\\g<0>", str(value))
-        lines.append(f'{key}="{quoted}"')
-    return "".join(line + "\n" for line in lines)
-
-
 _VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?\Z")
 _LISTEN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[0-9A-Za-z.-]*):(\d{1,5})\Z")
-
-
-def _truthy(value):
-    return value is True or str(value).strip().lower() in ("true", "yes", "on", "1")
 
 
 def monitoring_common_problems(spec):
@@ -328,46 +190,9 @@ def _flag_problems(prefix, flags, args):
     return problems
 
 
-# [Service] directives a *_unit_hardening mapping may set: systemd.exec(5), systemd.resource-control(5) and the
-# restart/limit settings of systemd.service(5). systemd ignores keys it does not know, with only a log line.
-HARDENING_KEYS = frozenset("""
-AmbientCapabilities AppArmorProfile BindPaths BindReadOnlyPaths CPUAccounting CPUQuota CPUWeight CacheDirectory
-CacheDirectoryMode CapabilityBoundingSet ConfigurationDirectory ConfigurationDirectoryMode DevicePolicy DeviceAllow
-DynamicUser Environment EnvironmentFile ExecPaths IOAccounting IOWeight IPAccounting IPAddressAllow IPAddressDeny
-InaccessiblePaths KeyringMode LimitAS LimitCORE LimitDATA LimitFSIZE LimitMEMLOCK LimitNOFILE LimitNPROC LimitRSS
-LimitSTACK LockPersonality LogsDirectory LogsDirectoryMode MemoryAccounting MemoryDenyWriteExecute MemoryHigh
-MemoryMax MemoryMin MemorySwapMax MountFlags NoExecPaths NoNewPrivileges Nice OOMScoreAdjust PrivateDevices
-PrivateIPC PrivateMounts PrivateNetwork PrivateTmp PrivateUsers ProcSubset ProtectClock ProtectControlGroups
-ProtectHome ProtectHostname ProtectKernelLogs ProtectKernelModules ProtectKernelTunables ProtectProc ProtectSystem
-ReadOnlyPaths ReadWritePaths RemoveIPC RestartSec RestrictAddressFamilies RestrictFileSystems RestrictNamespaces
-RestrictNetworkInterfaces RestrictRealtime RestrictSUIDSGID RuntimeDirectory RuntimeDirectoryMode
-RuntimeDirectoryPreserve SecureBits SocketBindAllow SocketBindDeny StateDirectory StateDirectoryMode
-SupplementaryGroups SystemCallArchitectures SystemCallErrorNumber SystemCallFilter SystemCallLog TasksAccounting
-TasksMax TemporaryFileSystem TimeoutStartSec TimeoutStopSec UMask WatchdogSec
-""".split())
-
-
 def _read(path):
     with open(path, encoding="utf-8") as handle:
         return handle.read()
-
-
-def _client_user(users, name, where):
-    """(user, password) a client authenticates with: `name` from users, or the first user when name is empty."""
-    users = users or {}
-    if not name:
-        return next(iter(users.items()), ("", ""))
-    if name not in users:
-        raise AnsibleFilterError(f"{where}: no basic auth user '{name}' (users there: {', '.join(users) or 'none'})")
-    return name, users[name]
-
-
-def monitoring_single_user(users, preferred=""):
-    """{user: password} of the one user a daemon with a single basic auth login accepts (redis_exporter,
-    VictoriaMetrics): `preferred` (the client's user, e.g. monitoring_scrape_user) when it is there, else the first."""
-    users = users or {}
-    name = preferred if preferred in users else next(iter(users), "")
-    return {name: users[name]} if name else {}
 
 
 def monitoring_health_spec(spec):
@@ -491,112 +316,6 @@ def monitoring_deploy_plan(spec):
     }
 
 
-def monitoring_health_host(listen_address):
-    """Address a local client uses to reach a listener ("0.0.0.0:9100" -> "127.0.0.1")."""
-    host = str(listen_address).rsplit(":", 1)[0]
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host in ("[::]", "::"):
-        return "[::1]"
-    return host
-
-
-def _hostvar(hostvars, host, name, default):
-    host_vars = hostvars[host]
-    return host_vars[name] if name in host_vars else default
-
-
-def monitoring_route_path(component, prefix="", external_url="", serve_from_sub_path=False):
-    """The path a component serves under ("" = /, else "/a/b"): the one rule its own role (health checks, amtool)
-    and every client (scrapes, alerting, datasources) use. Prometheus, Alertmanager: the route prefix, else the
-    external URL's path (as they default it). Grafana: its root_url's path, only when it serves from that sub path
-    (pass root_url as external_url)."""
-    if component == "grafana":
-        if not _truthy(serve_from_sub_path):
-            return ""
-        # root_url may use Grafana's %(protocol)s / %(domain)s / %(http_port)s.
-        path = urlsplit(re.sub(r"%\(\w+\)s", "x", str(external_url or ""))).path
-    else:
-        path = prefix or urlsplit(str(external_url or "")).path
-    return "/" + str(path).strip("/") if str(path).strip("/") else ""
-
-
-def _route_path(hostvars, host, component):
-    """monitoring_route_path of another host, from its inventory variables."""
-    if component == "grafana":
-        return monitoring_route_path(component, "", _hostvar(hostvars, host, "grafana_root_url", ""),
-                                     _hostvar(hostvars, host, "grafana_serve_from_sub_path", False))
-    return monitoring_route_path(component, _hostvar(hostvars, host, f"{component}_route_prefix", ""),
-                                 _hostvar(hostvars, host, f"{component}_external_url", ""))
-
-
-def monitoring_endpoints(members, hostvars, component, port=None, port_var=None, user="", user_var=""):
-    """How clients reach each host of a component: address, port, scheme and the basic auth user `user` (set by
-    the client's variable `user_var`; empty: the host's first user).
-
-    Hosts with <component>_configure_only (installed as configuration only, not running) are left out.
-    A host's <component>_tls_enabled / <component>_basic_auth_users (else monitoring_*) decide scheme and
-    credentials; monitoring_scrape_address overrides the inventory name; the port comes from port_var
-    (a port, "host:port" or a list of them), else the component's default port (both from the registry,
-    monitoring_components.py, unless given); path is the route prefix every client prepends (scrapes, alerting,
-    datasources).
-    """
-    entry = COMPONENTS.get(component, {})
-    port = port if port is not None else entry["port"]
-    port_var = port_var or entry["port_var"]
-    endpoints = []
-    for host in members or []:
-        # A component that does not run by design (grafana_configure_only) is no target: it would be down.
-        if _truthy(_hostvar(hostvars, host, f"{component}_configure_only", False)):
-            continue
-        tls = _hostvar(hostvars, host, f"{component}_tls_enabled", _hostvar(hostvars, host, "monitoring_tls_enabled", False))
-        users = _hostvar(hostvars, host, f"{component}_basic_auth_users",
-                         _hostvar(hostvars, host, "monitoring_basic_auth_users", {})) or {}
-        listen = _hostvar(hostvars, host, port_var, port)
-        if isinstance(listen, (list, tuple)):
-            listen = listen[0] if listen else port
-        # No users there: the endpoint takes no credentials, whichever user the client names.
-        name, password = _client_user(users, user, f"{user_var or 'the client user'} names a user {host}'s "
-                                                   f"{component}_basic_auth_users lacks") if users else ("", "")
-        endpoints.append({
-            "host": host,
-            "address": _hostvar(hostvars, host, "monitoring_scrape_address", host),
-            "port": int(str(listen).rsplit(":", 1)[-1]),
-            "scheme": "https" if str(tls).lower() in ("true", "yes", "1") else "http",
-            "username": name,
-            "password": password,
-            "path": _route_path(hostvars, host, component),
-        })
-    return endpoints
-
-
-def monitoring_pki_hosts(members, hostvars, inventory_hosts=None):
-    """[{name, sans}] for monitoring_pki, from inventory data: the inventory name, localhost, 127.0.0.1,
-    monitoring_scrape_address and monitoring_tls_extra_sans; then the IPv4 addresses the host's facts report (gossip
-    advertises one), except any that belongs to another inventory host (its inventory data, what the controller
-    resolves its names to, or its own facts). A host's facts never put a name into its certificate."""
-    inventory_hosts = list(inventory_hosts if inventory_hosts is not None else hostvars)
-    by_inventory, by_facts = owners(hostvars, inventory_hosts)
-    hosts = []
-    for host in members or []:
-        given = [str(host), str(_hostvar(hostvars, host, "monitoring_scrape_address", host))]
-        sans = [f"IP:{literal_ip(n)}" if literal_ip(n) else f"DNS:{n}" for n in given]
-        sans += ["DNS:localhost", "IP:127.0.0.1"]
-        sans += [str(s) for s in _hostvar(hostvars, host, "monitoring_tls_extra_sans", []) or []]
-        facts = _hostvar(hostvars, host, "ansible_facts", {}) or {}
-        sans += [f"IP:{a}" for a in (literal_ip(x) for x in facts.get("all_ipv4_addresses") or []) if a]
-        kept = [s for s in dict.fromkeys(sans) if s in ("DNS:localhost", "IP:127.0.0.1") or not belongs_to_another(
-            s[4:].lower() if s.startswith("DNS:") else literal_ip(s[3:]) or s, host, by_inventory, by_facts)]
-        hosts.append({"name": host, "sans": kept})
-    return hosts
-
-
-def monitoring_peer_address(host, hostvars, port_var, default_port):
-    """host:port another host reaches `host` at, from inventory data only (monitoring_scrape_address, else the
-    inventory name): no facts, so the result is the same whether or not `host` is in the play."""
-    return f"{_hostvar(hostvars, host, 'monitoring_scrape_address', host)}:{_hostvar(hostvars, host, port_var, default_port)}"
-
-
 def monitoring_ini_value(value):
     """Render a value for Grafana's ini: booleans lower case, values with # or ; in triple quotes."""
     if isinstance(value, bool):
@@ -642,20 +361,10 @@ class FilterModule:
             "monitoring_common_problems": monitoring_common_problems,
             "monitoring_placeholders": monitoring_placeholders,
             "monitoring_port_conflicts": monitoring_port_conflicts,
-            "monitoring_systemd_unit": monitoring_systemd_unit,
-            "monitoring_timer_units": monitoring_timer_units,
             "monitoring_deploy_plan": monitoring_deploy_plan,
             "monitoring_release_archive": monitoring_release_archive,
             "monitoring_release_digest": monitoring_release_digest,
             "monitoring_health_spec": monitoring_health_spec,
-            "monitoring_systemd_quote": monitoring_systemd_quote,
-            "monitoring_health_host": monitoring_health_host,
-            "monitoring_endpoints": monitoring_endpoints,
-            "monitoring_route_path": monitoring_route_path,
-            "monitoring_pki_hosts": monitoring_pki_hosts,
-            "monitoring_client_user": lambda users, name="", where="": list(_client_user(users, name, where)),
-            "monitoring_single_user": monitoring_single_user,
-            "monitoring_peer_address": monitoring_peer_address,
             "monitoring_ini_value": monitoring_ini_value,
             "monitoring_duration_seconds": monitoring_duration_seconds,
             "monitoring_bin_link": monitoring_bin_link,

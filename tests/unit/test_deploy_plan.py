@@ -208,7 +208,7 @@ def test_health_waits_until_a_restarted_prometheus_has_scraped_every_target(serv
 
 
 def test_single_user_daemons_take_the_clients_user_else_the_first():
-    from monitoring_common import monitoring_single_user
+    from monitoring_endpoints import monitoring_single_user
     users = {"admin": "a", "prometheus": "p"}
     assert monitoring_single_user(users, "prometheus") == {"prometheus": "p"}
     assert monitoring_single_user(users, "nobody") == {"admin": "a"} and monitoring_single_user({}, "x") == {}

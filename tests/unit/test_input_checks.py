@@ -3,8 +3,8 @@ variable, and none repeats a value that may be secret."""
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
-from monitoring_common import (HARDENING_KEYS, monitoring_common_problems, monitoring_placeholders,
-                               monitoring_release_digest, monitoring_systemd_quote, monitoring_systemd_unit)
+from monitoring_common import monitoring_common_problems, monitoring_placeholders, monitoring_release_digest
+from monitoring_units import HARDENING_KEYS, monitoring_systemd_quote, monitoring_systemd_unit
 from prometheus import prometheus_job_problems
 
 from conftest import ROOT

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 import yaml
-from monitoring_common import monitoring_systemd_unit, monitoring_timer_units
+from monitoring_units import monitoring_systemd_unit, monitoring_timer_units
 from node_exporter import REBOOT_REQUIRED_SCRIPT, node_exporter_problems, node_exporter_reboot_required_files
 
 from conftest import ROOT

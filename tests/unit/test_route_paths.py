@@ -7,7 +7,7 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-from monitoring_common import monitoring_endpoints
+from monitoring_endpoints import monitoring_endpoints
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from monitoring_common import UNIT_TEMPLATES, monitoring_systemd_unit, monitoring_timer_units
+from monitoring_units import UNIT_TEMPLATES, monitoring_systemd_unit, monitoring_timer_units
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden/units"
 SERVICES = sorted(p.name for p in GOLDEN.glob("*.service") if "reboot-required" not in p.name and "firewall" not in p.name)
