@@ -169,42 +169,29 @@ service:
 """
 
 import grp
-import hashlib
 import json
 import os
 import platform
 import pwd
-import re
 import shlex
 import shutil
-import stat
-import tarfile
-import tempfile
 
 try:
     from ansible.module_utils.basic import AnsibleModule  # noqa: F401 - the runtime is there
-    from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_http import check_health, quiet_module, fetch, start_journal
-except ImportError:  # on the host through the lean runner, which loads monitoring_http by that name
+    from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_fs import Failed, FilesMixin, sync_dir
+    from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_http import check_health, quiet_module, start_journal
+    from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_release import ReleaseMixin
+    from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_transaction import TransactionMixin
+except ImportError:  # on the host through the lean runner, which loads the module_utils by their names
     AnsibleModule = None
-    from monitoring_http import check_health, quiet_module, fetch, start_journal
-
-DEFAULT_MODES = {"file": 0o644, "directory": 0o755}
-
-
-def sync_dir(path):
-    """fsync a directory, so a rename or link switch in it survives a power cut."""
-    fd = os.open(path or ".", os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    from monitoring_fs import Failed, FilesMixin, sync_dir
+    from monitoring_http import check_health, quiet_module, start_journal
+    from monitoring_release import ReleaseMixin
+    from monitoring_transaction import TransactionMixin
 
 
-class Failed(Exception):
-    """A step failed; the message names the path and what the check said."""
 
-
-class Applier:
+class Applier(FilesMixin, TransactionMixin, ReleaseMixin):
     """Applies the module's options; `run(argv)` executes a command and returns (rc, stdout, stderr)."""
 
     def __init__(self, run, check_mode=False, want_diff=False):
@@ -233,42 +220,9 @@ class Applier:
             raise Failed(f"{what} failed (exit {rc}): {(out + err).strip()}")
         return out
 
-    @staticmethod
-    def uid(name):
-        if name is None:
-            return None
-        return int(name) if str(name).isdigit() else pwd.getpwnam(name).pw_uid
 
-    @staticmethod
-    def gid(name):
-        if name is None:
-            return None
-        return int(name) if str(name).isdigit() else grp.getgrnam(name).gr_gid
 
-    def ids(self, entry, new):
-        """(uid, gid) wanted for the entry; None leaves an existing path's value alone, new paths get root."""
-        ids = []
-        for key, lookup in (("owner", self.uid), ("group", self.gid)):
-            name = entry.get(key)
-            if name is None and new:
-                name = "0"
-            try:
-                ids.append(lookup(name))
-            except KeyError:
-                if not self.check_mode:  # check mode: the account may only be created by the real run
-                    raise Failed(f"{entry['path']}: {key} {name} does not exist") from None
-                ids.append(-1)
-        return ids
 
-    @staticmethod
-    def mode(entry, state, new):
-        value = entry.get("mode")
-        if value is None:
-            return DEFAULT_MODES[state] if new else None
-        try:
-            return int(str(value), 8)
-        except ValueError:
-            raise Failed(f"{entry['path']}: mode {value!r} is not an octal mode such as 0640") from None
 
     # --- account -----------------------------------------------------------------------------
     def ensure_account(self, spec):
@@ -303,128 +257,6 @@ class Applier:
             self.note(f"user {user}", "updated " + " ".join(fixes[::2]))
             if not self.check_mode:
                 self.command(["usermod", *fixes, user], f"usermod {user}")
-
-    # --- paths -------------------------------------------------------------------------------
-    def make_parents(self, path):
-        parent = os.path.dirname(path)
-        missing = []
-        while parent and not os.path.exists(parent):
-            missing.append(parent)
-            parent = os.path.dirname(parent)
-        for directory in reversed(missing):
-            self.note(directory, "created (parent)")
-            if not self.check_mode:
-                os.mkdir(directory, 0o755)
-                self.undo.append(lambda d=directory: os.rmdir(d))
-
-    def set_attributes(self, entry, path, state, new, triggers):
-        """Mode and ownership; `path` is followed for directories (a linked data directory stays a link)."""
-        uid, gid = self.ids(entry, new)
-        mode = self.mode(entry, state, new)
-        if new and self.check_mode:
-            return
-        st = os.stat(path)
-        what = []
-        if mode is not None and stat.S_IMODE(st.st_mode) != mode:
-            what.append(f"mode {stat.S_IMODE(st.st_mode):04o} -> {mode:04o}")
-        if (uid is not None and uid != st.st_uid) or (gid is not None and gid != st.st_gid):
-            what.append(f"owner {st.st_uid}:{st.st_gid} -> {entry.get('owner')}:{entry.get('group')}")
-        if not what:
-            return
-        if not new:
-            self.note(path, ", ".join(what), triggers)
-        if self.check_mode:
-            return
-        old_mode, old_uid, old_gid = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
-        self.undo.append(lambda: (os.chown(path, old_uid, old_gid), os.chmod(path, old_mode)))
-        os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid)
-        if mode is not None:
-            os.chmod(path, mode)
-
-    def backup(self, path):
-        """Undo step that puts `path` back as it is now (file, link, directory tree or nothing)."""
-        if os.path.islink(path):
-            target = os.readlink(path)
-            return lambda: (self.remove(path), os.symlink(target, path))
-        if os.path.isdir(path):
-            saved = tempfile.mkdtemp(prefix="monitoring-files-")
-            self.saved.append(saved)  # removed when the run ends, whatever its outcome
-            copy = os.path.join(saved, "tree")
-            shutil.copytree(path, copy, symlinks=True)
-            return lambda: (self.remove(path), shutil.copytree(copy, path, symlinks=True))
-        if os.path.exists(path):
-            st = os.stat(path)
-            with open(path, "rb") as handle:
-                data = handle.read()
-            return lambda: self.write(path, data, st.st_mode, st.st_uid, st.st_gid)
-        return lambda: self.remove(path)
-
-    # --- the previous state, for the role to put back when the service fails after the run --------
-    def remember(self, path):
-        """Keep a copy of `path` as it is before this run changes it (once per path)."""
-        if not self.previous or path in self.remembered:
-            return
-        if not self.remembered:
-            self.remove(self.previous)
-            os.makedirs(os.path.dirname(self.previous), 0o755, exist_ok=True)
-            os.mkdir(self.previous, 0o700)
-        self.remembered.add(path)
-        entry, blob = {"path": path}, os.path.join(self.previous, str(len(self.manifest)))
-        if os.path.islink(path):
-            entry.update(state="link", src=os.readlink(path))
-        elif os.path.isdir(path):
-            shutil.copytree(path, blob, symlinks=True)
-            entry.update(state="directory", blob=blob)
-        elif os.path.isfile(path):
-            st = os.stat(path)
-            shutil.copyfile(path, blob)
-            entry.update(state="file", blob=blob, mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid)
-        else:
-            entry.update(state="absent")
-        self.manifest.append(entry)
-
-    def keep_previous(self, health):
-        """After a successful run: the manifest of what it replaced, and the health check of the state it replaced
-        (the one this run's health check replaces in <previous>.health.json)."""
-        if not self.previous or self.check_mode:
-            return
-        state = self.previous + ".health.json"
-        if self.manifest:
-            with open(os.path.join(self.previous, "manifest.json"), "w", encoding="utf-8") as handle:
-                json.dump(self.manifest, handle)
-            if os.path.exists(state):
-                shutil.copyfile(state, os.path.join(self.previous, "health.json"))
-        if health and (self.manifest or not os.path.exists(state)):
-            # No secret at rest: the role gives the password again when it restores.
-            kept = {key: value for key, value in health.items() if key != "password"}
-            self.write(state, json.dumps(kept).encode(), 0o600, os.geteuid(), os.getegid())
-        for path in (state, os.path.join(self.previous, "health.json")):
-            self.scrub_password(path)
-
-    def read_secret_paths(self, previous):
-        """The paths the last run wrote as secret entries (a record of paths, no content)."""
-        try:
-            with open(previous + ".secret-paths.json", encoding="utf-8") as handle:
-                return set(json.load(handle))
-        except (OSError, ValueError):
-            return set()
-
-    def record_secret_paths(self, previous, paths):
-        if set(paths) != self.was_secret:
-            os.makedirs(os.path.dirname(previous), 0o755, exist_ok=True)
-            self.write(previous + ".secret-paths.json", json.dumps(sorted(paths)).encode(), 0o600,
-                       os.geteuid(), os.getegid())
-
-    def scrub_password(self, path):
-        """An earlier release kept the health check with its password: rewrite such a file without it."""
-        try:
-            with open(path, encoding="utf-8") as handle:
-                kept = json.load(handle)
-        except (OSError, ValueError):
-            return
-        if isinstance(kept, dict) and "password" in kept:
-            kept.pop("password")
-            self.write(path, json.dumps(kept).encode(), 0o600, os.geteuid(), os.getegid())
 
     def restore(self, spec):
         """Put back what the last changing run replaced, restart the service and check the previous health."""
@@ -464,176 +296,14 @@ class Applier:
                 "msg": f"the previous files were put back and {service} restarted: "
                        + ("it is healthy again" if ok else f"it is still not healthy ({msg})")}
 
-    @staticmethod
-    def remove(path):
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        elif os.path.lexists(path):
-            os.unlink(path)
 
-    @staticmethod
-    def write(path, data, mode, uid, gid, validate=None):
-        """Write through a temporary file next to `path`; `validate(tmp)` may refuse it before the rename."""
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chown(tmp, uid, gid)
-            os.chmod(tmp, stat.S_IMODE(mode))
-            if validate:
-                validate(tmp)
-            if os.path.isdir(path) and not os.path.islink(path):
-                raise Failed(f"{path}: is a directory, expected a file")
-            os.replace(tmp, path)
-            sync_dir(os.path.dirname(path))
-        finally:
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
 
-    def apply_directory(self, entry, path, triggers):
-        new = not os.path.exists(path)
-        if not new and not os.path.isdir(path):
-            raise Failed(f"{path}: exists and is not a directory")
-        if new:
-            self.make_parents(path)
-            self.note(path, "directory created", triggers, "absent", "directory")
-            if not self.check_mode:
-                os.mkdir(path, 0o700)
-                self.undo.append(lambda: os.rmdir(path))
-        self.set_attributes(entry, path, "directory", new, triggers)
 
-    def apply_file(self, entry, path, triggers):
-        data = (entry.get("content") or "").encode("utf-8")
-        is_file = os.path.isfile(path) and not os.path.islink(path)
-        current = None
-        if is_file:
-            with open(path, "rb") as handle:
-                current = handle.read()
-        if current == data:
-            self.set_attributes(entry, path, "file", False, triggers)
-            return
-        if os.path.isdir(path) and not os.path.islink(path):
-            raise Failed(f"{path}: is a directory, expected a file")
-        show = entry.get("diff", True) and b"\0" not in data
-        before = (current.decode("utf-8", "replace") if current is not None else "") if show else "(content hidden)"
-        if path in self.was_secret and current is not None:
-            before = "(content hidden: a secret until this run)"
-        after = data.decode("utf-8") if show else "(content hidden)"
-        self.note(path, "written" if current is not None else "created", triggers, before, after)
-        if self.check_mode:
-            return
-        self.make_parents(path)
-        uid, gid = self.ids(entry, not is_file)
-        mode = self.mode(entry, "file", not is_file)
-        if is_file:
-            st = os.stat(path)
-            uid = st.st_uid if uid is None else uid
-            gid = st.st_gid if gid is None else gid
-            mode = stat.S_IMODE(st.st_mode) if mode is None else mode
-        validate = None
-        if entry.get("validate"):
-            command = entry["validate"]
-            if "%s" not in command:
-                raise Failed(f"{path}: validate needs %s for the file's path: {command}")
-            argv = shlex.split(command)
 
-            def validate(tmp):
-                self.command([arg.replace("%s", tmp) for arg in argv], f"validation of {path} ({command})")
-        if entry.get("verify_unit"):
-            validate = self.unit_verifier(path, validate)
-        self.remember(path)
-        undo = self.backup(path)
-        self.write(path, data, mode, uid, gid, validate)
-        self.undo.append(undo)
 
-    def unit_verifier(self, path, then=None):
-        """`systemd-analyze verify` of the new unit under its own name (it needs the unit suffix), before it is moved
-        into place: a unit that does not load (bad syntax, missing executable) never replaces a working one."""
-        def verify(tmp):
-            workdir = tempfile.mkdtemp(prefix="monitoring-unit-")
-            try:
-                copy = os.path.join(workdir, os.path.basename(path))
-                shutil.copyfile(tmp, copy)
-                self.command(["systemd-analyze", "verify", copy], f"systemd-analyze verify of {path}")
-            finally:
-                shutil.rmtree(workdir, ignore_errors=True)
-            if then:
-                then(tmp)
-        return verify
 
-    def apply_link(self, entry, path, triggers):
-        target = entry.get("src")
-        if not target:
-            raise Failed(f"{path}: a link needs src")
-        current = os.readlink(path) if os.path.islink(path) else None
-        if current == target:
-            return
-        if current is None and os.path.isdir(path):
-            raise Failed(f"{path}: is a directory, expected a link to {target}")
-        self.note(path, f"link -> {target}", triggers, f"link -> {current}" if current else
-                  ("file" if os.path.exists(path) else "absent"), f"link -> {target}")
-        if self.check_mode:
-            return
-        self.make_parents(path)
-        self.remember(path)
-        undo = self.backup(path)
-        tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.link")
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        os.symlink(target, tmp)
-        os.replace(tmp, path)
-        sync_dir(os.path.dirname(path))
-        self.undo.append(undo)
 
-    def apply_absent(self, path, triggers, stop_unit=None):
-        if not os.path.lexists(path):
-            return
-        self.note(path, "removed", triggers, "present", "absent")
-        if not self.check_mode:
-            if stop_unit:  # a running unit outlives its file: systemd keeps it loaded until it is stopped
-                self.run(["systemctl", "stop", stop_unit])
-            self.remember(path)
-            undo = self.backup(path)
-            self.remove(path)
-            self.undo.append(undo)
 
-    def prune(self, spec, managed):
-        root = os.path.normpath(spec["path"])
-        if not os.path.isdir(root):
-            return
-        keep = managed | {os.path.normpath(p) for p in spec.get("keep") or []}
-        triggers = spec.get("triggers") or []
-        recurse = spec.get("recurse", False)
-        for dirpath, dirnames, filenames in os.walk(root, topdown=True):
-            for name in sorted(filenames) + sorted(d for d in dirnames if os.path.islink(os.path.join(dirpath, d))):
-                path = os.path.join(dirpath, name)
-                if path not in keep:
-                    self.apply_absent(path, triggers)
-            subdirs = sorted(d for d in dirnames if not os.path.islink(os.path.join(dirpath, d)))
-            dirnames[:] = []
-            for name in subdirs:
-                path = os.path.join(dirpath, name)
-                if not recurse:
-                    continue
-                if path in keep or any(k.startswith(path + os.sep) for k in keep):
-                    dirnames.append(name)  # holds managed paths: look inside
-                else:
-                    self.apply_absent(path, triggers)
-
-    def prune_versions(self, spec):
-        root, link, keep = spec["root"], os.path.normpath(spec["link"]), max(int(spec.get("keep") or 2), 1)
-        if link not in self.changed_paths or not os.path.isdir(root):
-            return
-        current = os.path.realpath(link)
-        others = [os.path.join(root, d) for d in os.listdir(root)]
-        others = [p for p in others if os.path.isdir(p) and not os.path.islink(p) and os.path.realpath(p) != current]
-        others.sort(key=lambda p: os.stat(p).st_mtime, reverse=True)
-        for path in others[keep - 1:]:
-            self.note(path, "old version removed")
-            if not self.check_mode:
-                shutil.rmtree(path)
 
     # --- the service -------------------------------------------------------------------------
     def ensure_service(self, spec):
@@ -668,124 +338,8 @@ class Applier:
             raise Failed(f"{service or spec['url']} is not healthy: {msg}\njournal:\n{journal}")
         return True
 
-    def staging_dir(self, archive):
-        """The archive's directory: root-owned, 0700, not a link (created or corrected); others cannot plant in it."""
-        staging = os.path.dirname(os.path.normpath(archive))
-        if os.path.islink(staging) or (os.path.exists(staging) and not os.path.isdir(staging)):
-            raise Failed(f"{staging}: the release staging directory is a link or not a directory; remove it")
-        if not os.path.isdir(staging):
-            self.make_parents(staging)
-            os.mkdir(staging, 0o700)
-        st = os.lstat(staging)
-        if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) != 0o700:
-            os.chown(staging, os.geteuid(), os.getegid())
-            os.chmod(staging, 0o700)
-        return staging
-
-    def prepare_staging(self, spec):
-        """First pass: only an archive the role copies after this run is unpacked; anything there now is removed."""
-        self.staging_dir(spec["archive"])
-        if os.path.lexists(spec["archive"]):
-            self.remove(spec["archive"])
-            self.warnings.append(f"removed {spec['archive']}: an archive this run did not copy is never unpacked")
-
     def journal(self, service):
         return start_journal(self.run, service)
-
-    def unpack(self, spec):
-        """Check the copied archive's sha256, unpack it into spec["dest"] (its one top directory stripped) through a temporary
-        directory, sync it, rename it into place and write the marker (`release`) last."""
-        archive, dest, marker = spec["archive"], os.path.normpath(spec["dest"]), spec["marker"]
-        self.staging_dir(archive)
-        if not os.path.isfile(archive) or os.path.islink(archive):
-            raise Failed(f"{archive}: the release archive was not copied to the host")
-        digest = hashlib.sha256()
-        with open(archive, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != str(spec["sha256"]).lower():
-            os.unlink(archive)
-            raise Failed(f"{archive}: sha256 {digest.hexdigest()} does not match the release checksum {spec['sha256']};"
-                         " the archive was removed and nothing was installed")
-        tmp = dest + ".unpacking"
-        self.remove(tmp)
-        os.makedirs(tmp, 0o755)
-        try:
-            with tarfile.open(archive, "r:*") as tar:
-                members = [(member, [p for p in member.name.split("/") if p not in ("", ".")]) for member in tar.getmembers()]
-                # Upstream archives hold one top directory (stripped); some (VictoriaMetrics) are flat.
-                tops = {parts[0] for _, parts in members if parts}
-                strip = len(tops) == 1 and any(len(parts) > 1 or member.isdir() for member, parts in members)
-                for member, parts in members:
-                    parts = parts[1:] if strip else parts
-                    if not parts:
-                        continue
-                    if ".." in parts:
-                        raise Failed(f"{archive}: unsafe path {member.name}")
-                    target = os.path.join(tmp, *parts)
-                    if member.isdir():
-                        os.makedirs(target, 0o755, exist_ok=True)
-                    elif member.isfile():
-                        os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
-                        with tar.extractfile(member) as src, open(target, "wb") as out:
-                            shutil.copyfileobj(src, out, 1 << 20)
-                            out.flush()
-                            os.fsync(out.fileno())
-                        os.chmod(target, member.mode & 0o755)
-                    elif member.issym() and not os.path.isabs(member.linkname) and ".." not in member.linkname.split("/"):
-                        os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
-                        os.symlink(member.linkname, target)
-            if spec.get("probe"):
-                # Before anything points at it: a binary that cannot even print its version is not installed.
-                rc, out, err = self.run([os.path.join(tmp, spec["probe"][0])] + list(spec["probe"][1:]))
-                if rc != 0:
-                    raise Failed(f"the new release's {spec['probe'][0]} does not run ({' '.join(spec['probe'])}: exit {rc}): "
-                                 f"{(out + err).strip()[-500:]}; the installed version stays")
-            for dirpath, _, _ in os.walk(tmp):
-                sync_dir(dirpath)
-            self.remove(dest)
-            os.rename(tmp, dest)
-            sync_dir(os.path.dirname(dest))
-            # The marker is what counts as installed: a cut before this line leaves the release to be unpacked again.
-            self.write(marker, f"{digest.hexdigest()}\n".encode(), 0o644, os.geteuid(), os.getegid())
-        except (OSError, tarfile.TarError) as err:
-            self.remove(tmp)
-            raise Failed(f"cannot unpack {archive}: {err}") from err
-        except Failed:
-            self.remove(tmp)
-            raise
-        finally:
-            if os.path.lexists(archive):
-                os.unlink(archive)
-        self.note(dest, "release unpacked")
-
-    def snapshot(self, unpack, versions, health, service=None):
-        """Before the version link moves to a new major version of a running service: its snapshot API (POST
-        unpack["snapshot"]["url"], the health check's CA and credentials); returns the snapshot's path, '' when
-        none is due. A failed snapshot fails the run before anything is switched."""
-        spec, link = unpack.get("snapshot"), (versions or {}).get("link")
-        if not spec or not link or self.check_mode or not os.path.islink(link):
-            return ""
-        old, new = os.path.basename(os.path.realpath(link)), os.path.basename(os.path.normpath(unpack["dest"]))
-        majors = [re.match(r"\d+", v) for v in (old, new)]
-        if not all(majors) or int(majors[0].group()) >= int(majors[1].group()):
-            return ""
-        if service and self.run(["systemctl", "is-active", "--quiet", service])[0] != 0:
-            return ""
-        health = health or {}
-        status, body = fetch(spec["url"], health.get("ca_path"), health.get("user"), health.get("password"), 600, "POST")
-        try:
-            answer = json.loads(body)
-            name = (answer.get("data") or {}).get("name") or answer.get("snapshot") or ""
-        except (ValueError, AttributeError):
-            name = ""
-        if status != 200 or not name:
-            raise Failed(f"the snapshot before the upgrade from {old} to {new} failed ({spec['url']}: "
-                         f"{'HTTP ' + str(status) if status else ''} {body.strip()[:300]}); nothing was switched. "
-                         "The running version must have its admin API on: converge once with the snapshot option "
-                         "on and the installed version, then upgrade.")
-        self.note(os.path.join(spec["dir"], name), f"snapshot before the upgrade from {old} to {new}")
-        return os.path.join(spec["dir"], name)
 
     def apply(self, account=None, entries=(), prune=(), check_command=None, versions=None, service=None,
               health=None, release=None, unpack=None, previous=None):
@@ -848,13 +402,6 @@ class Applier:
             result["warnings"] = self.warnings
         return result
 
-    def rollback(self):
-        for step in reversed(self.undo):
-            try:
-                step()
-            except OSError:
-                pass  # best effort: the failure itself is reported
-        self.undo = []
 
 
 ENTRY_OPTIONS = dict(

@@ -21,7 +21,9 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
 PLUGINS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCES = {"monitoring_http": os.path.join(PLUGINS_DIR, "module_utils", "monitoring_http.py")}
+# The module_utils the modules import, in the order they import each other: sent with the module, loaded by name.
+SOURCES = {name: os.path.join(PLUGINS_DIR, "module_utils", f"{name}.py")
+           for name in ("monitoring_http", "monitoring_fs", "monitoring_transaction", "monitoring_release")}
 
 # Runs on the host: loads the sources as modules, then calls the module's run().
 RUNNER = r'''
