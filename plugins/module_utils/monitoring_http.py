@@ -158,3 +158,13 @@ def quiet_module(**options):
         def log(self, msg, log_args=None):
             pass
     return QuietModule(**options)
+
+
+def run_quiet_module(argument_spec, run):
+    """main() of a module whose run(params, check_mode, diff, run_command) returns its result: through
+    quiet_module (no journal: secrets), failing when the result says so."""
+    module = quiet_module(argument_spec=argument_spec, supports_check_mode=True)
+    result = run(module.params, module.check_mode, module._diff, module.run_command)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)

@@ -179,13 +179,13 @@ import shutil
 try:
     from ansible.module_utils.basic import AnsibleModule  # noqa: F401 - the runtime is there
     from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_fs import Failed, FilesMixin, sync_dir
-    from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_http import check_health, quiet_module, start_journal
+    from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_http import check_health, run_quiet_module, start_journal
     from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_release import ReleaseMixin
     from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_transaction import TransactionMixin
 except ImportError:  # on the host through the lean runner, which loads the module_utils by their names
     AnsibleModule = None
     from monitoring_fs import Failed, FilesMixin, sync_dir
-    from monitoring_http import check_health, quiet_module, start_journal
+    from monitoring_http import check_health, run_quiet_module, start_journal
     from monitoring_release import ReleaseMixin
     from monitoring_transaction import TransactionMixin
 
@@ -478,11 +478,7 @@ def run(params, check_mode, want_diff, run_command):
 
 
 def main():
-    module = quiet_module(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)  # no journal: secrets
-    result = run(module.params, module.check_mode, module._diff, module.run_command)
-    if result.pop("failed", False):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    run_quiet_module(ARGUMENT_SPEC, run)
 
 
 if __name__ == "__main__":
