@@ -1,5 +1,5 @@
 """Runs plugins/modules/monitoring_health.py on the host without Ansible's module wrapper (plugin_utils/monitoring_lean.py)."""
-from ansible_collections.monitoring.stack.plugins.plugin_utils.monitoring_lean import LeanModuleAction
+from ..plugin_utils.monitoring_lean import LeanModuleAction
 
 
 class ActionModule(LeanModuleAction):

@@ -10,8 +10,8 @@ import bcrypt
 import yaml
 from ansible.errors import AnsibleFilterError
 from ansible.plugins.filter.core import to_nice_yaml
-from ansible_collections.monitoring.stack.plugins.filter.monitoring_endpoints import _client_user, _truthy, monitoring_health_host
-from ansible_collections.monitoring.stack.plugins.filter.monitoring_units import (
+from .monitoring_endpoints import _client_user, _truthy, monitoring_health_host
+from .monitoring_units import (
     _CONTROL, HARDENING_KEYS, MANAGED, monitoring_environment_file, monitoring_systemd_unit)
 
 

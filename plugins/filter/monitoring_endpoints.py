@@ -5,8 +5,8 @@ import re
 from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.monitoring.stack.plugins.filter.monitoring_addresses import belongs_to_another, literal_ip, owners
-from ansible_collections.monitoring.stack.plugins.filter.monitoring_components import COMPONENTS
+from .monitoring_addresses import belongs_to_another, literal_ip, owners
+from .monitoring_components import COMPONENTS
 
 def _truthy(value):
     return value is True or str(value).strip().lower() in ("true", "yes", "on", "1")

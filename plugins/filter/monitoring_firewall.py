@@ -3,8 +3,8 @@ import ipaddress
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.monitoring.stack.plugins.filter.monitoring_addresses import controller_addresses
-from ansible_collections.monitoring.stack.plugins.filter.monitoring_components import COMPONENTS
+from .monitoring_addresses import controller_addresses
+from .monitoring_components import COMPONENTS
 
 TABLE = "monitoring_stack"
 

@@ -3,7 +3,7 @@ and secret files of prometheus.yml built from the inventory (each secret file na
 import re
 
 from ansible.plugins.filter.core import to_nice_yaml
-from ansible_collections.monitoring.stack.plugins.filter.monitoring_endpoints import monitoring_endpoints
+from .monitoring_endpoints import monitoring_endpoints
 
 JOB_KEYS = ("name", "targets", "group", "port", "metrics_path", "scheme", "scrape_interval", "scrape_timeout",
             "basic_auth", "bearer_token", "tls_config", "labels", "relabel_configs", "metric_relabel_configs",

@@ -12,8 +12,8 @@ import stat
 import tarfile
 
 try:
-    from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_fs import Failed, sync_dir
-    from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_http import fetch
+    from .monitoring_fs import Failed, sync_dir
+    from .monitoring_http import fetch
 except ImportError:  # on the host through the lean runner, which loads the module_utils by their names
     from monitoring_fs import Failed, sync_dir
     from monitoring_http import fetch

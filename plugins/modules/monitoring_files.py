@@ -178,10 +178,10 @@ import shutil
 
 try:
     from ansible.module_utils.basic import AnsibleModule  # noqa: F401 - the runtime is there
-    from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_fs import Failed, FilesMixin, sync_dir
-    from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_http import check_health, run_quiet_module, start_journal
-    from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_release import ReleaseMixin
-    from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_transaction import TransactionMixin
+    from ..module_utils.monitoring_fs import Failed, FilesMixin, sync_dir
+    from ..module_utils.monitoring_http import check_health, run_quiet_module, start_journal
+    from ..module_utils.monitoring_release import ReleaseMixin
+    from ..module_utils.monitoring_transaction import TransactionMixin
 except ImportError:  # on the host through the lean runner, which loads the module_utils by their names
     AnsibleModule = None
     from monitoring_fs import Failed, FilesMixin, sync_dir

@@ -53,7 +53,7 @@ attempts: {description: Requests made., type: int, returned: always}
 
 try:
     from ansible.module_utils.basic import AnsibleModule  # noqa: F401 - the runtime is there
-    from ansible_collections.monitoring.stack.plugins.module_utils.monitoring_http import check_health, run_quiet_module, start_journal
+    from ..module_utils.monitoring_http import check_health, run_quiet_module, start_journal
 except ImportError:  # on the host through the lean runner, which loads monitoring_http by that name
     AnsibleModule = None
     from monitoring_http import check_health, run_quiet_module, start_journal

@@ -105,7 +105,7 @@ class LeanModuleAction(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         if not self._lean_possible():
-            result.update(self._execute_module(module_name=self.MODULE, module_args=dict(self._task.args),
+            result.update(self._execute_module(module_name=f"monitoring.stack.{self.MODULE}", module_args=dict(self._task.args),
                                                task_vars=task_vars))
             return result
         module = load_module(self.MODULE)

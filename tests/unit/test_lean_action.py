@@ -7,7 +7,7 @@ from pathlib import Path
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 
-from ansible_collections.monitoring.stack.plugins.plugin_utils import monitoring_lean as lean
+import monitoring_lean as lean
 
 build_script, load_module, parse_output = lean.build_script, lean.load_module, lean.parse_output
 
@@ -127,4 +127,4 @@ def test_without_pipelining_the_module_runs_the_normal_way(monkeypatch):
         action._interpreter = lambda task_vars: "/usr/bin/python3"
         result = action.run(task_vars={})
         assert result.get("normal", False) is normal and result.get("lean", False) is not normal
-    assert [c["module_name"] for c in calls] == ["monitoring_files", "monitoring_files"]
+    assert [c["module_name"] for c in calls] == ["monitoring.stack.monitoring_files", "monitoring.stack.monitoring_files"]
