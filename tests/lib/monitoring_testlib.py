@@ -67,6 +67,13 @@ def assert_hardened(host, unit, capsys, limit=2.0):
     assert score <= limit, f"{unit} exposure {score} > {limit}"
 
 
+def assert_runs_as_its_own_user(host, name):
+    """The component's service is running and enabled, its process runs as the user of its name."""
+    service = host.service(name)
+    assert service.is_running and service.is_enabled, name
+    assert host.process.get(comm=name).user == name
+
+
 GOLDEN_UNITS = Path(__file__).resolve().parents[1] / "golden/units"
 
 

@@ -3,7 +3,7 @@ import os
 import time
 
 import pytest
-from monitoring_testlib import assert_hardened, container_ip, get, inventory_hosts, prometheus_targets, wait_for
+from monitoring_testlib import assert_hardened, assert_runs_as_its_own_user, container_ip, get, inventory_hosts, prometheus_targets, wait_for
 
 testinfra_hosts = inventory_hosts("prometheus")
 
@@ -14,9 +14,7 @@ def api(host):
 
 
 def test_service_runs_hardened(host, capsys):
-    assert host.service("prometheus").is_running
-    assert host.service("prometheus").is_enabled
-    assert host.process.get(comm="prometheus").user == "prometheus"
+    assert_runs_as_its_own_user(host, "prometheus")
     assert_hardened(host, "prometheus.service", capsys)
 
 

@@ -2,7 +2,7 @@
 import uuid
 
 import pytest
-from monitoring_testlib import assert_hardened, container_ip, inventory_hosts, post_alert, sink_requests, wait_for
+from monitoring_testlib import assert_hardened, assert_runs_as_its_own_user, container_ip, inventory_hosts, post_alert, sink_requests, wait_for
 
 testinfra_hosts = inventory_hosts("alertmanager")
 
@@ -13,9 +13,7 @@ def sink():
 
 
 def test_service_hardened(host, capsys):
-    assert host.service("alertmanager").is_running
-    assert host.service("alertmanager").is_enabled
-    assert host.process.get(comm="alertmanager").user == "alertmanager"
+    assert_runs_as_its_own_user(host, "alertmanager")
     assert_hardened(host, "alertmanager.service", capsys)
 
 

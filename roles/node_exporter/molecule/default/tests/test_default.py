@@ -3,7 +3,7 @@ import os
 import time
 
 import pytest
-from monitoring_testlib import assert_hardened, inventory_hosts, container_ip, parse_metrics, scrape, values
+from monitoring_testlib import assert_hardened, assert_runs_as_its_own_user, inventory_hosts, container_ip, parse_metrics, scrape, values
 
 testinfra_hosts = inventory_hosts("node_exporter")
 REQUIRED_COLLECTORS = ["cpu", "meminfo", "filesystem", "netdev", "diskstats", "systemd", "textfile", "timex"]
@@ -24,10 +24,7 @@ def metrics(host):
 
 
 def test_service_enabled_and_running(host):
-    service = host.service("node_exporter")
-    assert service.is_running
-    assert service.is_enabled
-    assert host.process.get(comm="node_exporter").user == "node_exporter"
+    assert_runs_as_its_own_user(host, "node_exporter")
 
 
 def test_versioned_install_with_stable_links(host):
