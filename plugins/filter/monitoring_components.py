@@ -53,6 +53,11 @@ def monitoring_component(name):
     return dict(COMPONENTS[name], name=name)
 
 
+def monitoring_host_components(group_names):
+    """The components a host runs (each one's role has its name): those whose group is among its groups."""
+    return [name for name, entry in COMPONENTS.items() if entry["group"] in (group_names or [])]
+
+
 def monitoring_registry_jobs(_=None):
     """Prometheus' inventory jobs: [{job, group, component, port, port_var, metrics_path}] of every scraped component."""
     return [{"job": entry["job"], "group": entry["group"], "component": name, "port": entry["port"],
@@ -71,4 +76,5 @@ def monitoring_web_config_paths(group_names, host_vars=None):
 class FilterModule:
     def filters(self):
         return {"monitoring_component": monitoring_component, "monitoring_registry_jobs": monitoring_registry_jobs,
+            "monitoring_host_components": monitoring_host_components,
                 "monitoring_web_config_paths": monitoring_web_config_paths}

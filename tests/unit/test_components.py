@@ -32,3 +32,13 @@ def test_web_configs_read_up_front_are_those_of_the_host_components():
     assert monitoring_web_config_paths(["node_exporter", "prometheus", "grafana"], {"prometheus_config_dir": "/srv/prom"}) == [
         "/etc/node_exporter/web-config.yml", "/srv/prom/web-config.yml"]
     assert monitoring_web_config_paths(["grafana"]) == []
+
+
+def test_every_component_is_validated_by_its_role_on_its_group():
+    """playbooks/validate.yml runs roles/<component>/tasks/validate.yml on each host of the component's group."""
+    from monitoring_components import COMPONENTS, monitoring_host_components
+    for name, entry in COMPONENTS.items():
+        assert (ROOT / f"roles/{name}/tasks/validate.yml").exists(), name
+        assert monitoring_host_components([entry["group"]]) == [name]
+    assert monitoring_host_components(["node_exporter", "prometheus", "app"]) == ["node_exporter", "prometheus"]
+    assert monitoring_host_components([]) == []
