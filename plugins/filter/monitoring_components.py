@@ -70,11 +70,11 @@ def monitoring_web_config_paths(group_names, host_vars=None):
     need not read its own (host_vars: the host's variables, for a <name>_config_dir set in the inventory)."""
     host_vars = host_vars or {}
     return [f"{host_vars.get(name + '_config_dir') or '/etc/' + name}/web-config.yml"
-            for name, entry in COMPONENTS.items() if entry.get("web_config") and entry["group"] in (group_names or [])]
+            for name in monitoring_host_components(group_names) if COMPONENTS[name].get("web_config")]
 
 
 class FilterModule:
     def filters(self):
         return {"monitoring_component": monitoring_component, "monitoring_registry_jobs": monitoring_registry_jobs,
-            "monitoring_host_components": monitoring_host_components,
+                "monitoring_host_components": monitoring_host_components,
                 "monitoring_web_config_paths": monitoring_web_config_paths}

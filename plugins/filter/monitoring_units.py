@@ -31,8 +31,6 @@ UNIT_TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os
 
 
 @functools.lru_cache(maxsize=None)
-
-
 def _unit_template(name):
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(UNIT_TEMPLATES), trim_blocks=True,
                                      keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False)

@@ -9,9 +9,11 @@ validated on the controller against the module's own ARGUMENT_SPEC, and no_log v
 in the result, as AnsibleModule would. The modules in plugins/modules stay complete Ansible modules
 (documentation, ansible-doc, direct use).
 """
+import functools
 import importlib
 import json
 import os
+import re
 import shlex
 import sys
 
@@ -21,9 +23,8 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
 PLUGINS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The module_utils the modules import, in the order they import each other: sent with the module, loaded by name.
-SOURCES = {name: os.path.join(PLUGINS_DIR, "module_utils", f"{name}.py")
-           for name in ("monitoring_http", "monitoring_fs", "monitoring_transaction", "monitoring_release")}
+# The collection's module_utils a module or module_util imports: from ..module_utils.X / from .X.
+_MODULE_UTILS_IMPORT = re.compile(r"^\s*from \.+(?:module_utils\.)?(\w+) import", re.M)
 
 # Runs on the host: loads the sources as modules, then calls the module's run().
 RUNNER = r'''
@@ -60,10 +61,25 @@ def load_module(name):
     return importlib.import_module(f"ansible_collections.monitoring.stack.plugins.modules.{name}")
 
 
+@functools.lru_cache(maxsize=None)
+def module_sources(name):
+    """(name, source) of the module and of the module_utils it imports, each after those it imports itself: what the
+    host loads by name, read once per process."""
+    ordered = []
+
+    def add(dep, path):
+        source = _source(path)
+        for used in _MODULE_UTILS_IMPORT.findall(source):
+            if used not in [n for n, _ in ordered]:
+                add(used, os.path.join(PLUGINS_DIR, "module_utils", f"{used}.py"))
+        ordered.append((dep, source))
+    add(name, os.path.join(PLUGINS_DIR, "modules", f"{name}.py"))
+    return tuple(ordered)
+
+
 def build_script(name, params, check_mode, diff):
     """The Python program sent to the host: sources, arguments and the runner."""
-    sources = [(dep, _source(path)) for dep, path in SOURCES.items()]
-    sources.append((name, _source(os.path.join(PLUGINS_DIR, "modules", f"{name}.py"))))
+    sources = list(module_sources(name))
     payload = {"sources": sources, "params": params, "check_mode": bool(check_mode), "diff": bool(diff)}
     return f"import json\nPAYLOAD = json.loads({json.dumps(json.dumps(payload))})\n{RUNNER}"
 
